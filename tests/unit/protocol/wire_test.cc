@@ -6,10 +6,12 @@ namespace rill::protocol {
 namespace {
 
 TEST(wire, varints_round_trip) {
+    const std::vector<int64_t> values = {0, 1, -1, 63, -64, 64, 300, -300, int64_t{1} << 40,
+                                         INT64_MIN, INT64_MAX};
     writer w;
-    for (int64_t v : {0LL, 1LL, -1LL, 63LL, -64LL, 64LL, 300LL, -300LL, (1LL << 40), INT64_MIN, INT64_MAX}) w.write_varlong(v);
+    for (int64_t v : values) w.write_varlong(v);
     reader r(w.buffer());
-    for (int64_t v : {0LL, 1LL, -1LL, 63LL, -64LL, 64LL, 300LL, -300LL, (1LL << 40), INT64_MIN, INT64_MAX}) EXPECT_EQ(r.read_varlong(), v);
+    for (int64_t v : values) EXPECT_EQ(r.read_varlong(), v);
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r.remaining(), 0u);
 }
