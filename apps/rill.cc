@@ -1,0 +1,214 @@
+// The Rill broker binary: parses the configuration, wires the layers and runs until SIGTERM or
+// SIGINT, then shuts down cleanly (stop accepting, finish in-flight requests, flush, write the
+// clean-shutdown markers).
+//
+//   rill [--config FILE] [--override key=value ...]
+//
+// With no arguments it runs a single node on 127.0.0.1:9092 with data in ./data.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/broker.h"
+#include "broker/partition_manager.h"
+#include "cluster/metadata_store.h"
+#include "common/asio.h"
+#include "common/config.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "net/server.h"
+#include "storage/file_system.h"
+#include "storage/log_manager.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: rill [--config FILE] [--override key=value ...]\n"
+    "  --config FILE        a server.properties file (Kafka's key names)\n"
+    "  --override key=value override one key (repeatable)\n"
+    "  --version            print the version\n"
+    "With no arguments: a single node on 127.0.0.1:9092 with data in ./data.\n";
+
+int fail(const std::string& msg) {
+    std::cerr << "rill: " << msg << "\n";
+    return 1;
+}
+
+std::string local_hostname() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
+    return "localhost";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace rill;
+    std::string config_path;
+    std::vector<std::pair<std::string, std::string>> overrides;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::cout << kUsage;
+            return 0;
+        }
+        if (a == "--version") {
+            std::cout << "rill 0.1.0\n";
+            return 0;
+        }
+        if ((a == "--config" || a == "-c") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (a == "--override" && i + 1 < argc) {
+            std::string kv = argv[++i];
+            auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0)
+                return fail("--override expects key=value, got '" + kv + "'");
+            overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+        } else {
+            std::cerr << kUsage;
+            return fail("unknown argument '" + a + "'");
+        }
+    }
+
+    config_values values;
+    if (!config_path.empty()) {
+        auto text = read_file(config_path);
+        if (!text) return fail(text.error());
+        auto parsed = parse_properties(*text);
+        if (!parsed) return fail(config_path + ": " + parsed.error());
+        values = std::move(*parsed);
+    }
+    for (auto& [k, v] : overrides) values.set(k, v);
+    std::vector<std::string> unknown;
+    auto made = broker_config::make(values, &unknown);
+    if (!made) return fail(made.error());
+    broker_config config = std::move(*made);
+    auto log = rill::logger("rill");
+    for (const auto& k : unknown) log->warn("unknown config key '{}' ignored", k);
+
+    if (config.is_set("zookeeper.connect"))
+        return fail("zookeeper.connect is set, but cluster mode is not available in this build yet");
+
+    // Listeners and what to advertise.
+    std::vector<net::listener_spec> listeners;
+    for (const auto& uri : config.get_list("listeners")) {
+        auto spec = net::parse_listener(uri);
+        if (!spec) return fail(spec.error());
+        if (spec->name != "PLAINTEXT")
+            return fail("listener " + uri + ": only PLAINTEXT listeners are supported so far");
+        listeners.push_back(*spec);
+    }
+    if (listeners.empty()) return fail("no listeners configured");
+    std::vector<net::listener_spec> advertised = listeners;
+    if (config.is_set("advertised.listeners")) {
+        advertised.clear();
+        for (const auto& uri : config.get_list("advertised.listeners")) {
+            auto spec = net::parse_listener(uri);
+            if (!spec) return fail("advertised.listeners: " + spec.error());
+            advertised.push_back(*spec);
+        }
+    }
+    cluster::broker_info self;
+    self.id = static_cast<int32_t>(config.get_int("broker.id"));
+    if (self.id < 0) return fail("broker.id must be >= 0 on a single node");
+    if (config.is_set("broker.rack")) self.rack = config.get_string("broker.rack");
+    for (const auto& a : advertised) {
+        std::string host = a.host;
+        if (host.empty() || host == "0.0.0.0" || host == "::") host = local_hostname();
+        self.endpoints.push_back({a.name, host, a.port});
+    }
+
+    std::vector<std::string> dirs = config.get_list("log.dirs");
+    if (dirs.empty()) dirs = {config.get_string("log.dir")};
+
+    // Shards: one io_context and thread each.
+    size_t nshards = static_cast<size_t>(config.get_int("num.shards"));
+    if (nshards == 0) nshards = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+    std::vector<boost::asio::io_context*> shards;
+    for (size_t i = 0; i < nshards; ++i) {
+        contexts.push_back(std::make_unique<boost::asio::io_context>(1));
+        shards.push_back(contexts.back().get());
+    }
+
+    std::string err;
+    auto metadata = cluster::make_embedded_store(dirs.front(), self, config, &err);
+    if (!metadata) return fail(err);
+
+    storage::log_manager_config lmc;
+    lmc.log_dirs = dirs;
+    auto logs = storage::log_manager::open(storage::posix_file_system(), lmc);
+    if (!logs) return fail("cannot open log directories: " + logs.error().message);
+
+    broker::partition_manager partitions(**logs, config, *metadata, shards);
+    if (auto r = partitions.start(); !r) return fail(r.error());
+
+    broker::broker b(config, *metadata, shards, &partitions);
+    net::server_limits limits;
+    limits.max_request_bytes = static_cast<int32_t>(config.get_int("socket.request.max.bytes"));
+    limits.idle_timeout_ms = config.get_int("connections.max.idle.ms");
+    limits.max_connections = static_cast<int32_t>(config.get_int("max.connections"));
+    limits.send_buffer_bytes = static_cast<int32_t>(config.get_int("socket.send.buffer.bytes"));
+    limits.receive_buffer_bytes =
+        static_cast<int32_t>(config.get_int("socket.receive.buffer.bytes"));
+    if (int64_t q = config.get_int("queued.max.request.bytes"); q > 0) limits.max_inflight_bytes = q;
+    net::server server(
+        shards,
+        [&b](const net::connection_info& c, net::request_frame f) {
+            return b.handle(c, std::move(f));
+        },
+        limits);
+    if (auto r = server.listen(listeners); !r) {
+        (*logs)->close();
+        return fail(r.error());
+    }
+
+    // Shutdown on SIGTERM / SIGINT.
+    std::atomic<bool> stopping{false};
+    boost::asio::signal_set signals(*shards[0], SIGTERM, SIGINT);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        log->info("signal {} received; shutting down", sig);
+        stopping = true;
+        server.stop();
+    });
+
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < nshards; ++i) {
+        threads.emplace_back([ctx = shards[i]] {
+            auto guard = boost::asio::make_work_guard(*ctx);
+            ctx->run();
+        });
+    }
+    log->info("rill started: node {}, {} shards, data in {}, cluster id {}", self.id, nshards,
+              dirs.front(), metadata->snapshot()->cluster_id);
+
+    while (!stopping) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // In-flight requests finish (long polls end within their max wait); then stop.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    partitions.stop();
+    for (auto* ctx : shards) ctx->stop();
+    for (auto& t : threads) t.join();
+    int rc = 0;
+    if (auto st = (*logs)->close(); !st) {
+        log->error("clean shutdown failed: {}", st.error().message);
+        rc = 1;
+    } else {
+        log->info("rill stopped cleanly");
+    }
+    // Everything durable is flushed and closed. Exit without running destructors: suspended
+    // connection coroutines live in the io_contexts and reference objects that would be
+    // destroyed before them.
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(rc);
+}

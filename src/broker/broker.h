@@ -1,0 +1,55 @@
+// The broker: turns request frames into response frames. Decodes the request header, checks
+// the API and version against the registry, runs the handler, and encodes the response frame.
+//
+// Threading: handle() runs on the connection's shard. Partition work is posted to the
+// partition's owner shard (see partitions.h); metadata is read from immutable snapshots.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "common/asio.h"
+
+#include "cluster/metadata_store.h"
+#include "common/config.h"
+#include "net/server.h"
+
+namespace rill::storage {
+class log_manager;
+}
+
+namespace rill::broker {
+
+class partition_manager;
+
+struct broker_stats {
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> bad_requests{0};
+};
+
+class broker {
+public:
+    broker(broker_config& config, cluster::metadata_store& metadata,
+           std::vector<boost::asio::io_context*> shards, partition_manager* partitions);
+
+    boost::asio::awaitable<net::handler_result> handle(const net::connection_info& conn,
+                                                       net::request_frame frame);
+
+    broker_config& config() { return config_; }
+    cluster::metadata_store& metadata() { return metadata_; }
+    partition_manager& partitions() { return *partitions_; }
+    const std::vector<boost::asio::io_context*>& shards() const { return shards_; }
+    int32_t node_id() const { return node_id_; }
+    broker_stats& stats() { return stats_; }
+
+private:
+    broker_config& config_;
+    cluster::metadata_store& metadata_;
+    std::vector<boost::asio::io_context*> shards_;
+    partition_manager* partitions_;
+    int32_t node_id_;
+    broker_stats stats_;
+};
+
+}  // namespace rill::broker

@@ -1,0 +1,42 @@
+#include "broker/broker.h"
+#include "broker/errors.h"
+#include "broker/handlers/handlers.h"
+
+namespace rill::broker {
+
+// By name (v0-5 topic_names, v6 topics[].name) or by id (v6 topics[].topic_id).
+task<m::delete_topics_response> handle_delete_topics(request_context& ctx,
+                                                     m::delete_topics_request& req) {
+    m::delete_topics_response resp;
+    std::vector<std::pair<std::optional<std::string>, protocol::uuid>> targets;
+    for (const auto& n : req.topic_names) targets.emplace_back(n, protocol::uuid{});
+    for (const auto& t : req.topics) targets.emplace_back(t.name, t.topic_id);
+    bool enabled = ctx.b.config().get_bool("delete.topic.enable");
+    for (auto& [name, id] : targets) {
+        m::delete_topics_response::deletable_topic_result out;
+        auto snap = ctx.b.metadata().snapshot();
+        const cluster::topic_info* t = name ? snap->find_topic(*name) : snap->find_topic(id);
+        out.name = name;
+        out.topic_id = id;
+        if (!t) {
+            out.error_code =
+                wire(name ? error_code::unknown_topic_or_partition : error_code::unknown_topic_id);
+        } else if (!enabled) {
+            out.error_code = wire(error_code::topic_deletion_disabled);
+        } else if (t->internal) {
+            out.error_code = wire(error_code::invalid_request);
+            out.error_message = "Internal topics cannot be deleted.";
+        } else {
+            out.name = t->name;
+            out.topic_id = t->id;
+            if (auto r = ctx.b.metadata().delete_topic(t->name); !r) {
+                out.error_code = wire(to_error_code(r.error().code));
+                out.error_message = r.error().message;
+            }
+        }
+        resp.responses.push_back(std::move(out));
+    }
+    co_return resp;
+}
+
+}  // namespace rill::broker

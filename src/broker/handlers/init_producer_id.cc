@@ -1,0 +1,64 @@
+#include <mutex>
+
+#include "broker/broker.h"
+#include "broker/errors.h"
+#include "broker/handlers/handlers.h"
+
+namespace rill::broker {
+namespace {
+
+// Producer ids come from durable blocks reserved in the metadata store, so an id is never
+// reused, even across restarts.
+class producer_id_source {
+public:
+    result<int64_t, error_code> next(cluster::metadata_store& store) {
+        std::lock_guard lock(mu_);
+        if (next_ >= end_) {
+            auto first = store.allocate_producer_ids(kBlock);
+            if (!first) return unexpected(error_code::kafka_storage_error);
+            next_ = *first;
+            end_ = *first + kBlock;
+        }
+        return next_++;
+    }
+
+private:
+    static constexpr int32_t kBlock = 1000;
+    std::mutex mu_;
+    int64_t next_ = 0;
+    int64_t end_ = 0;
+};
+
+producer_id_source& ids() {
+    static producer_id_source s;
+    return s;
+}
+
+}  // namespace
+
+// Idempotent producers: a new id with epoch 0, or (v3+, KIP-360) the same id with its epoch
+// bumped when the producer passes its current id and epoch. Transactional ids need the
+// transaction coordinator, which does not exist yet.
+task<m::init_producer_id_response> handle_init_producer_id(request_context& ctx,
+                                                           m::init_producer_id_request& req) {
+    m::init_producer_id_response resp;
+    if (req.transactional_id) {
+        resp.error_code = wire(error_code::transactional_id_authorization_failed);
+        co_return resp;
+    }
+    if (req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < INT16_MAX - 1) {
+        resp.producer_id = req.producer_id;
+        resp.producer_epoch = static_cast<int16_t>(req.producer_epoch + 1);
+        co_return resp;
+    }
+    auto id = ids().next(ctx.b.metadata());
+    if (!id) {
+        resp.error_code = wire(id.error());
+        co_return resp;
+    }
+    resp.producer_id = *id;
+    resp.producer_epoch = 0;
+    co_return resp;
+}
+
+}  // namespace rill::broker

@@ -1,0 +1,263 @@
+#include "broker/partition_manager.h"
+
+#include <chrono>
+#include <functional>
+
+#include "common/logging.h"
+
+namespace rill::broker {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+    static auto l = rill::logger("broker");
+    return l;
+}
+
+int64_t to_int(const std::optional<std::string>& s, int64_t fallback) {
+    if (!s) return fallback;
+    try {
+        return std::stoll(*s);
+    } catch (...) {
+        return fallback;
+    }
+}
+
+double to_double(const std::optional<std::string>& s, double fallback) {
+    if (!s) return fallback;
+    try {
+        return std::stod(*s);
+    } catch (...) {
+        return fallback;
+    }
+}
+
+constexpr int64_t kPeriodicMs = 1000;
+constexpr int64_t kCheckpointIntervalMs = 60000;  // log.flush.offset.checkpoint.interval.ms
+
+}  // namespace
+
+int64_t wall_clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+storage::log_config make_log_config(const config_values& o, const broker_config& b) {
+    auto v = [&](std::string_view name) { return topic_config_value(name, o, b); };
+    storage::log_config c;
+    c.segment_bytes = to_int(v("segment.bytes"), c.segment_bytes);
+    c.segment_ms = to_int(v("segment.ms"), c.segment_ms);
+    c.index_interval_bytes =
+        static_cast<uint32_t>(to_int(v("index.interval.bytes"), c.index_interval_bytes));
+    c.segment_index_bytes = to_int(v("segment.index.bytes"), c.segment_index_bytes);
+    c.retention_ms = to_int(v("retention.ms"), c.retention_ms);
+    c.retention_bytes = to_int(v("retention.bytes"), c.retention_bytes);
+    c.flush_messages = to_int(v("flush.messages"), c.flush_messages);
+    c.flush_ms = to_int(v("flush.ms"), c.flush_ms);
+    c.log_append_time = v("message.timestamp.type") == "LogAppendTime";
+    auto policy = v("cleanup.policy").value_or("delete");
+    c.cleanup_delete = policy.find("delete") != std::string::npos;
+    c.cleanup_compact = policy.find("compact") != std::string::npos;
+    c.delete_retention_ms = to_int(v("delete.retention.ms"), c.delete_retention_ms);
+    c.min_cleanable_dirty_ratio =
+        to_double(v("min.cleanable.dirty.ratio"), c.min_cleanable_dirty_ratio);
+    c.min_compaction_lag_ms = to_int(v("min.compaction.lag.ms"), c.min_compaction_lag_ms);
+    return c;
+}
+
+struct partition_manager::periodic_state {
+    explicit periodic_state(boost::asio::io_context& ctx) : timer(ctx) {}
+    boost::asio::steady_timer timer;
+    int64_t last_retention_ms = 0;
+    int64_t last_checkpoint_ms = 0;
+    int64_t last_compaction_ms = 0;
+    bool stopped = false;
+};
+
+partition_manager::partition_manager(storage::log_manager& logs, broker_config& config,
+                                     cluster::metadata_store& metadata,
+                                     std::vector<boost::asio::io_context*> shards)
+    : logs_(logs), config_(config), metadata_(metadata), shards_(std::move(shards)) {}
+
+partition_manager::~partition_manager() { stop(); }
+
+size_t partition_manager::shard_of(const topic_partition& tp) const {
+    size_t h = std::hash<std::string>{}(tp.topic);
+    return (h + static_cast<size_t>(tp.partition)) % shards_.size();
+}
+
+std::shared_ptr<partition> partition_manager::find(const topic_partition& tp) const {
+    std::shared_lock lock(mu_);
+    auto it = parts_.find(tp);
+    return it == parts_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<partition>> partition_manager::all() const {
+    std::shared_lock lock(mu_);
+    std::vector<std::shared_ptr<partition>> out;
+    out.reserve(parts_.size());
+    for (const auto& [_, p] : parts_) out.push_back(p);
+    return out;
+}
+
+result<void, std::string> partition_manager::start() {
+    auto snap = metadata_.snapshot();
+    {
+        std::lock_guard control(control_mu_);
+        auto failed = logs_.load_all(
+            [&](const topic_partition& tp) {
+                const cluster::topic_info* t = snap->find_topic(tp.topic);
+                return make_log_config(t ? t->configs : config_values{}, config_);
+            },
+            wall_clock_ms());
+        for (const auto& [tp, err] : failed)
+            log()->error("partition {} could not be loaded: {}", tp.dir_name(), err.message);
+    }
+    reconcile(*snap);
+    metadata_.subscribe([this](std::shared_ptr<const cluster::metadata_snapshot> s) {
+        on_metadata(std::move(s));
+    });
+    for (size_t i = 0; i < shards_.size(); ++i) {
+        periodic_.push_back(std::make_shared<periodic_state>(*shards_[i]));
+        schedule_periodic(i);
+    }
+    return {};
+}
+
+void partition_manager::stop() {
+    for (size_t i = 0; i < periodic_.size(); ++i) {
+        auto st = periodic_[i];
+        boost::asio::post(*shards_[i], [st] {
+            st->stopped = true;
+            st->timer.cancel();
+        });
+    }
+    periodic_.clear();
+}
+
+void partition_manager::on_metadata(std::shared_ptr<const cluster::metadata_snapshot> snap) {
+    reconcile(*snap);
+}
+
+void partition_manager::reconcile(const cluster::metadata_snapshot& snap) {
+    std::lock_guard control(control_mu_);
+    int64_t now = wall_clock_ms();
+    std::vector<std::shared_ptr<partition>> removed;
+    {
+        std::unique_lock lock(mu_);
+        // Partitions whose topic is gone (deleted, or deleted and recreated with a new id).
+        for (auto it = parts_.begin(); it != parts_.end();) {
+            const cluster::topic_info* t = snap.find_topic(it->first.topic);
+            if (!t || it->first.partition >= static_cast<int32_t>(t->partitions.size())) {
+                removed.push_back(it->second);
+                it = parts_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (const auto& [name, t] : snap.topics) {
+            auto cfg = make_log_config(t.configs, config_);
+            for (const auto& pi : t.partitions) {
+                topic_partition tp{name, pi.id};
+                auto it = parts_.find(tp);
+                if (it != parts_.end()) {
+                    // Apply config changes on the owner shard.
+                    auto p = it->second;
+                    boost::asio::post(*shards_[p->shard], [p, cfg] {
+                        if (!p->removed) p->log->set_config(cfg);
+                    });
+                    continue;
+                }
+                if (pending_removal_.contains(tp)) continue;  // created once the old log is gone
+                auto existing = logs_.get(tp);
+                std::shared_ptr<storage::partition_log> plog = existing;
+                if (!plog) {
+                    auto created = logs_.create(tp, cfg, now);
+                    if (!created) {
+                        log()->error("cannot create log for {}: {}", tp.dir_name(),
+                                     created.error().message);
+                        continue;
+                    }
+                    plog = *created;
+                } else {
+                    plog->set_config(cfg);
+                }
+                // Single replica: everything in the log is committed.
+                plog->set_high_watermark(plog->log_end_offset());
+                auto p = std::make_shared<partition>();
+                p->tp = tp;
+                p->shard = shard_of(tp);
+                p->log = std::move(plog);
+                p->leader_epoch = pi.leader_epoch;
+                parts_.emplace(tp, std::move(p));
+            }
+        }
+    }
+    // Logs on disk that metadata does not name are left alone (never delete unknown data).
+    for (auto& p : removed) {
+        pending_removal_.insert(p->tp);
+        boost::asio::post(*shards_[p->shard], [this, p] {
+            p->removed = true;
+            p->wake_waiters();
+            {
+                std::lock_guard control(control_mu_);
+                if (auto st = logs_.remove(p->tp); !st)
+                    log()->error("cannot remove log {}: {}", p->tp.dir_name(),
+                                 st.error().message);
+                else
+                    log()->info("removed log {}", p->tp.dir_name());
+                pending_removal_.erase(p->tp);
+            }
+            // A topic recreated under the same name meanwhile gets its fresh log now.
+            reconcile(*metadata_.snapshot());
+        });
+    }
+}
+
+void partition_manager::schedule_periodic(size_t shard) {
+    auto st = periodic_[shard];
+    st->timer.expires_after(std::chrono::milliseconds(kPeriodicMs));
+    st->timer.async_wait([this, shard, st](const boost::system::error_code& ec) {
+        if (ec || st->stopped) return;
+        run_periodic(shard);
+        if (!st->stopped) schedule_periodic(shard);
+    });
+}
+
+// Runs on `shard`: flush.ms, config refresh (dynamic broker configs), retention, checkpoints
+// and compaction for the partitions this shard owns.
+void partition_manager::run_periodic(size_t shard) {
+    auto st = periodic_[shard];
+    int64_t now = wall_clock_ms();
+    bool retention = now - st->last_retention_ms >= config_.get_int("log.retention.check.interval.ms");
+    bool checkpoint = now - st->last_checkpoint_ms >= kCheckpointIntervalMs;
+    bool compaction = config_.get_bool("log.cleaner.enable") &&
+                      now - st->last_compaction_ms >= config_.get_int("log.cleaner.backoff.ms");
+    if (retention) st->last_retention_ms = now;
+    if (checkpoint) st->last_checkpoint_ms = now;
+    if (compaction) st->last_compaction_ms = now;
+    auto snap = metadata_.snapshot();
+    for (const auto& p : all()) {
+        if (p->shard != shard || p->removed) continue;
+        auto& lg = *p->log;
+        if (const cluster::topic_info* t = snap->find_topic(p->tp.topic))
+            lg.set_config(make_log_config(t->configs, config_));
+        lg.maybe_flush(now);
+        if (retention) {
+            auto r = lg.enforce_retention(now);
+            if (r && *r > 0) log()->info("retention deleted {} segments of {}", *r, p->tp.dir_name());
+        }
+        if (checkpoint) lg.checkpoint();
+        if (compaction && lg.config().cleanup_compact) {
+            std::lock_guard control(control_mu_);
+            auto* ctx = shards_[shard];
+            logs_.schedule_compaction(p->log, now, [ctx, p](std::function<void()> install) {
+                boost::asio::post(*ctx, [p, install = std::move(install)] {
+                    if (!p->removed) install();
+                });
+            });
+        }
+    }
+}
+
+}  // namespace rill::broker

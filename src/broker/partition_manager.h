@@ -1,0 +1,134 @@
+// The partitions this broker hosts: one storage::partition_log each, pinned to an owner shard.
+//
+// Ownership: a partition's log, waiters and counters are touched only on its owner shard
+// (shard_of()). Handlers reach them with on_owner(), which runs a function there and resumes
+// the caller on its own executor. The table of partitions itself (which exist) is guarded by
+// a shared mutex so any shard can look up the owner; it changes only when metadata changes.
+//
+// Lifecycle: start() loads every log on disk, creates the logs metadata names but disk lacks,
+// and removes logs of topics that no longer exist. Afterwards a metadata listener keeps the
+// logs in step with topic creation, deletion, partition increases and config changes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <shared_mutex>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "broker/latch.h"
+#include "cluster/metadata_store.h"
+#include "common/asio.h"
+#include "common/config.h"
+#include "storage/log_manager.h"
+
+namespace rill::broker {
+
+using storage::topic_partition;
+
+struct partition {
+    topic_partition tp;
+    size_t shard = 0;
+    std::shared_ptr<storage::partition_log> log;
+    int32_t leader_epoch = 0;
+    // Long-poll fetches waiting for new data (owner shard only). Released on every append.
+    std::vector<std::shared_ptr<latch>> waiters;
+    bool removed = false;
+
+    void wake_waiters() {
+        for (auto& w : waiters)
+            if (!w->finished()) w->release();
+        waiters.clear();
+    }
+    void add_waiter(std::shared_ptr<latch> l) {
+        std::erase_if(waiters, [](const auto& w) { return w->finished(); });
+        waiters.push_back(std::move(l));
+    }
+};
+
+// Maps a topic's effective configuration onto the storage log config.
+storage::log_config make_log_config(const config_values& topic_overrides,
+                                    const broker_config& broker);
+
+class partition_manager {
+public:
+    partition_manager(storage::log_manager& logs, broker_config& config,
+                      cluster::metadata_store& metadata,
+                      std::vector<boost::asio::io_context*> shards);
+    ~partition_manager();
+
+    // Loads and reconciles logs with metadata, subscribes to metadata changes and starts the
+    // periodic work (retention, flush.ms, checkpoints, compaction) on every shard. Blocking.
+    // Returns an error message when a log directory cannot be used.
+    result<void, std::string> start();
+    // Stops periodic work; the logs are closed by log_manager::close().
+    void stop();
+
+    size_t shard_of(const topic_partition& tp) const;
+    // Any thread: the partition, or nullptr when not hosted here.
+    std::shared_ptr<partition> find(const topic_partition& tp) const;
+    std::vector<std::shared_ptr<partition>> all() const;
+
+    boost::asio::io_context& shard(size_t i) { return *shards_[i]; }
+    size_t shard_count() const { return shards_.size(); }
+    storage::log_manager& logs() { return logs_; }
+
+    // Runs `f(partition&)` on the partition's owner shard and returns its result to the
+    // calling coroutine's executor.
+    template <typename F>
+    boost::asio::awaitable<std::invoke_result_t<F&, partition&>> on_owner(
+        std::shared_ptr<partition> p, F f) {
+        using R = std::invoke_result_t<F&, partition&>;
+        co_return co_await boost::asio::co_spawn(
+            *shards_[p->shard],
+            [p, f = std::move(f)]() mutable -> boost::asio::awaitable<R> { co_return f(*p); },
+            boost::asio::use_awaitable);
+    }
+
+    // Runs `f(partition&, Item&)` for every item whose `part` is set, on that partition's owner
+    // shard, all shards in parallel, and resumes the caller when all are done. `Item` must
+    // have a `std::shared_ptr<partition> part` member; items outlive the call.
+    template <typename Item, typename F>
+    boost::asio::awaitable<void> run_on_owners(std::vector<Item>& items, F f) {
+        auto ex = co_await boost::asio::this_coro::executor;
+        std::map<size_t, std::vector<Item*>> by_shard;
+        for (auto& it : items)
+            if (it.part) by_shard[it.part->shard].push_back(&it);
+        if (by_shard.empty()) co_return;
+        auto done = latch::make(ex, by_shard.size());
+        for (auto& [shard, group] : by_shard) {
+            boost::asio::post(*shards_[shard], [group = std::move(group), done, f] {
+                for (Item* it : group) f(*it->part, *it);
+                done->count_down();
+            });
+        }
+        co_await done->wait();
+    }
+
+private:
+    void on_metadata(std::shared_ptr<const cluster::metadata_snapshot> snap);
+    void reconcile(const cluster::metadata_snapshot& snap);
+    void schedule_periodic(size_t shard);
+    void run_periodic(size_t shard);
+
+    storage::log_manager& logs_;
+    broker_config& config_;
+    cluster::metadata_store& metadata_;
+    std::vector<boost::asio::io_context*> shards_;
+
+    std::mutex control_mu_;  // serialises log_manager calls (its control-thread contract)
+    mutable std::shared_mutex mu_;
+    std::map<topic_partition, std::shared_ptr<partition>> parts_;
+    std::set<topic_partition> pending_removal_;  // guarded by control_mu_
+
+    struct periodic_state;
+    std::vector<std::shared_ptr<periodic_state>> periodic_;
+};
+
+int64_t wall_clock_ms();
+
+}  // namespace rill::broker

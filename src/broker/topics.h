@@ -1,0 +1,29 @@
+// Topic helpers shared by handlers: describing a topic for Metadata, auto-creation, endpoints.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cluster/metadata_store.h"
+#include "common/result.h"
+#include "protocol/generated/error_code.h"
+#include "protocol/generated/metadata.h"
+
+namespace rill::broker {
+
+class broker;
+
+// The endpoint of `b` for the listener a client connected through (else its first one).
+std::optional<cluster::broker_endpoint> advertised_endpoint(const cluster::broker_info& b,
+                                                            const std::string& listener_name);
+
+// A topic as Metadata describes it (all partitions, leaders, replicas, ISR).
+protocol::messages::metadata_response::metadata_response_topic describe_topic(
+    const cluster::topic_info& t);
+
+// Creates `name` with the broker's defaults (auto.create.topics.enable path). A topic created
+// concurrently by someone else counts as success.
+result<cluster::topic_info, protocol::error_code> auto_create_topic(broker& b,
+                                                                    const std::string& name);
+
+}  // namespace rill::broker

@@ -1,0 +1,107 @@
+// The Kafka listener: accepts TCP connections and runs one coroutine per connection that reads
+// size-prefixed frames, hands each to the request handler, and writes the responses back in
+// request order (requests on one connection are handled one at a time, as Kafka does, so a
+// connection never buffers more than one request: natural backpressure).
+//
+// Threading: connections are spread round-robin over the shard io_contexts given at
+// construction; a connection's coroutine runs on its shard. The handler is called on that shard
+// and may hop to other executors internally. start()/stop() are called from the owner thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/asio.h"
+
+#include "common/result.h"
+#include "protocol/wire.h"
+
+namespace rill::net {
+
+namespace asio = boost::asio;
+
+// One parsed listener URI, e.g. PLAINTEXT://127.0.0.1:9092 or PLAINTEXT://[::1]:9092.
+struct listener_spec {
+    std::string name;  // PLAINTEXT, SSL, ... (the listener name)
+    std::string host;  // "" means all interfaces
+    uint16_t port = 0;
+};
+result<listener_spec, std::string> parse_listener(const std::string& uri);
+
+// A request frame: the bytes after the 4-byte size prefix, owned by a shared buffer so that
+// decoded views (records fields) can outlive the frame.
+struct request_frame {
+    std::shared_ptr<const protocol::bytes> data;
+};
+
+// A response frame: `buffer` holds the size prefix, header and body; `splices` are file regions
+// whose bytes go on the wire at the given buffer positions (sent with sendfile).
+struct response_frame {
+    protocol::bytes buffer;
+    std::vector<protocol::writer::splice> splices;
+};
+
+// What a handler returns: a response, no response (acks=0 produce), or "close the connection".
+struct handler_result {
+    std::optional<response_frame> response;
+    bool close = false;
+};
+
+// Per-connection information handed to the handler.
+struct connection_info {
+    uint64_t id = 0;
+    std::string peer;           // "ip:port"
+    std::string listener_name;  // PLAINTEXT...
+};
+
+using request_handler =
+    std::function<asio::awaitable<handler_result>(const connection_info&, request_frame)>;
+
+struct server_limits {
+    int32_t max_request_bytes = 104857600;  // socket.request.max.bytes
+    int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
+    int32_t max_connections = 2147483647;   // max.connections
+    int32_t send_buffer_bytes = 102400;     // socket.send.buffer.bytes (-1: OS default)
+    int32_t receive_buffer_bytes = 102400;  // socket.receive.buffer.bytes
+    // Bytes of requests being read or handled, over all connections, before reading pauses
+    // (queued.max.request.bytes; a single larger request still proceeds alone).
+    int64_t max_inflight_bytes = 512LL << 20;
+};
+
+class server {
+public:
+    server(std::vector<asio::io_context*> shards, request_handler handler, server_limits limits);
+    ~server();
+
+    // Binds and listens on every listener; fails with a message (e.g. port in use).
+    result<void, std::string> listen(const std::vector<listener_spec>& listeners);
+    // The port actually bound for listener i (useful with port 0 in tests).
+    uint16_t bound_port(size_t i) const;
+
+    // Stops accepting and closes idle connections; in-flight requests finish and their
+    // responses are written before those connections close. Thread-safe.
+    void stop();
+    size_t connection_count() const { return connections_.load(); }
+    uint64_t total_accepted() const { return accepted_.load(); }
+
+private:
+    struct state;
+    asio::awaitable<void> accept_loop(size_t listener_index);
+    asio::awaitable<void> run_connection(asio::ip::tcp::socket socket, std::string listener_name);
+
+    std::vector<asio::io_context*> shards_;
+    request_handler handler_;
+    server_limits limits_;
+    std::shared_ptr<state> state_;
+    std::atomic<size_t> connections_{0};
+    std::atomic<uint64_t> accepted_{0};
+    std::atomic<uint64_t> next_id_{1};
+    std::atomic<size_t> next_shard_{0};
+    std::atomic<int64_t> inflight_bytes_{0};
+};
+
+}  // namespace rill::net

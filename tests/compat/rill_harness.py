@@ -1,0 +1,113 @@
+"""Test harness for compat tests: runs the real rill binary on a free port with a temporary
+data directory, and helpers shared by the client tests.
+
+The binary comes from the RILL_BIN environment variable (ctest sets it)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+RILL_BIN = os.environ.get("RILL_BIN", os.path.join(os.path.dirname(__file__), "../../build/apps/rill"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """One rill process. start() waits until the port accepts connections."""
+
+    def __init__(self, data_dir=None, overrides=None, port=None):
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="rill-compat-")
+        self.port = port or free_port()
+        self.overrides = dict(overrides or {})
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "broker.log")
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout=20):
+        args = [RILL_BIN, "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "--override", f"log.dirs={self.data_dir}/data",
+                "--override", "group.initial.rebalance.delay.ms=0"]
+        for k, v in self.overrides.items():
+            args += ["--override", f"{k}={v}"]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rill exited with {self.proc.returncode}: {self.tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("rill did not start listening: " + self.tail())
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("rill did not stop within %ss" % timeout)
+        rc = self.proc.returncode
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        if self.proc:
+            self.stop(signal.SIGKILL)
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class BrokerTestCase(unittest.TestCase):
+    """A broker per test class."""
+
+    overrides = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.broker = Broker(overrides=cls.overrides).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.broker.stop()
+        log = cls.broker.tail()
+        cls.broker.cleanup()
+        if rc != 0:
+            raise AssertionError(f"rill exited with {rc} on SIGTERM:\n{log}")
+
+    def run_cmd(self, args, input=None, timeout=120, check=True):
+        p = subprocess.run(args, input=input, capture_output=True, timeout=timeout)
+        if check and p.returncode != 0:
+            self.fail(f"{args} failed ({p.returncode}): {p.stderr.decode(errors='replace')}\n"
+                      f"broker log:\n{self.broker.tail()}")
+        return p

@@ -1,0 +1,95 @@
+"""kafka-python 2.0.2 (version guessing, legacy formats) and confluent-kafka 1.7 (librdkafka)
+against the real broker: admin, produce, consume."""
+
+import unittest
+import uuid
+
+from rill_harness import BrokerTestCase
+
+
+class KafkaPythonTest(BrokerTestCase):
+    def test_admin_produce_consume(self):
+        from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+        from kafka.admin import NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=self.broker.bootstrap, request_timeout_ms=10000)
+        topic = "kp-" + uuid.uuid4().hex[:8]
+        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        self.assertIn(topic, admin.list_topics())
+
+        producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, acks="all")
+        futures = [producer.send(topic, key=b"k%d" % (i % 7), value=b"v%d" % i) for i in range(300)]
+        producer.flush()
+        metas = [f.get(timeout=10) for f in futures]
+        self.assertTrue(all(m.offset >= 0 for m in metas))
+        producer.close()
+
+        consumer = KafkaConsumer(bootstrap_servers=self.broker.bootstrap, consumer_timeout_ms=5000,
+                                 auto_offset_reset="earliest", enable_auto_commit=False)
+        parts = [TopicPartition(topic, p) for p in range(3)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        got = sorted(int(m.value[1:]) for m in consumer)
+        self.assertEqual(got, list(range(300)))
+        ends = consumer.end_offsets(parts)
+        self.assertEqual(sum(ends.values()), 300)
+        consumer.close()
+
+        admin.delete_topics([topic])
+        self.assertNotIn(topic, admin.list_topics())
+        admin.close()
+
+
+class ConfluentKafkaTest(BrokerTestCase):
+    def test_admin_produce_consume(self):
+        from confluent_kafka import Consumer, Producer, TopicPartition
+        from confluent_kafka.admin import (AdminClient, ConfigResource, NewPartitions, NewTopic)
+
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
+        topic = "ck-" + uuid.uuid4().hex[:8]
+        fs = admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1,
+                                           config={"retention.ms": "3600000"})])
+        fs[topic].result(10)
+        fs = admin.create_partitions([NewPartitions(topic, 4)])
+        fs[topic].result(10)
+        md = admin.list_topics(timeout=10)
+        self.assertEqual(len(md.topics[topic].partitions), 4)
+
+        res = ConfigResource("topic", topic)
+        configs = admin.describe_configs([res])[res].result(10)
+        self.assertEqual(configs["retention.ms"].value, "3600000")
+        self.assertEqual(configs["cleanup.policy"].value, "delete")
+        res.set_config("retention.ms", "7200000")
+        admin.alter_configs([res])[res].result(10)
+        configs = admin.describe_configs([ConfigResource("topic", topic)])
+        self.assertEqual(list(configs.values())[0].result(10)["retention.ms"].value, "7200000")
+
+        delivered = []
+        p = Producer({"bootstrap.servers": self.broker.bootstrap, "enable.idempotence": True,
+                      "acks": "all", "compression.type": "lz4"})
+        for i in range(1000):
+            p.produce(topic, key=str(i % 13), value=f"value-{i}",
+                      headers=[("h", b"x%d" % i)],
+                      on_delivery=lambda err, msg: delivered.append(err))
+        p.flush(20)
+        self.assertEqual(len(delivered), 1000)
+        self.assertTrue(all(e is None for e in delivered), delivered[:3])
+
+        c = Consumer({"bootstrap.servers": self.broker.bootstrap, "group.id": "unused",
+                      "enable.auto.commit": False})
+        c.assign([TopicPartition(topic, p, 0) for p in range(4)])
+        seen = {}
+        while len(seen) < 1000:
+            msg = c.poll(5)
+            self.assertIsNotNone(msg, f"only {len(seen)} records consumed")
+            self.assertIsNone(msg.error())
+            seen[msg.value().decode()] = msg.headers()
+        self.assertEqual(seen["value-7"], [("h", b"x7")])
+        c.close()
+
+        fs = admin.delete_topics([topic])
+        fs[topic].result(10)
+
+
+if __name__ == "__main__":
+    unittest.main()
