@@ -40,6 +40,34 @@ class KafkaPythonTest(BrokerTestCase):
         admin.close()
 
 
+    def test_legacy_message_formats(self):
+        # Pinned broker versions make kafka-python use Produce v0 (magic 0) and v2 (magic 1)
+        # message sets, compressed and not; the broker converts them to magic-2 batches.
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+        for api_version, codec in [((0, 9), None), ((0, 9), "gzip"), ((0, 10, 1), None),
+                                   ((0, 10, 1), "gzip"), ((0, 10, 1), "snappy"),
+                                   ((0, 10, 1), "lz4")]:
+            with self.subTest(api_version=api_version, codec=codec):
+                topic = "legacy-%s-%s" % ("".join(map(str, api_version)), codec)
+                producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap,
+                                         api_version=api_version, compression_type=codec,
+                                         linger_ms=20)
+                futures = [producer.send(topic, key=b"k%d" % i, value=b"v%d" % i, partition=0)
+                           for i in range(200)]
+                producer.flush()
+                offsets = [f.get(timeout=10).offset for f in futures]
+                self.assertEqual(sorted(offsets), list(range(200)))
+                producer.close()
+                consumer = KafkaConsumer(bootstrap_servers=self.broker.bootstrap,
+                                         consumer_timeout_ms=3000, enable_auto_commit=False)
+                consumer.assign([TopicPartition(topic, 0)])
+                consumer.seek_to_beginning()
+                got = [(m.offset, m.key, m.value) for m in consumer]
+                self.assertEqual(got, [(i, b"k%d" % i, b"v%d" % i) for i in range(200)])
+                consumer.close()
+
+
 class ConfluentKafkaTest(BrokerTestCase):
     def test_admin_produce_consume(self):
         from confluent_kafka import Consumer, Producer, TopicPartition
