@@ -11,6 +11,7 @@
 
 #include "common/asio.h"
 
+#include "broker/fetch_session.h"
 #include "cluster/metadata_store.h"
 #include "common/config.h"
 #include "net/server.h"
@@ -42,6 +43,7 @@ public:
     const std::vector<boost::asio::io_context*>& shards() const { return shards_; }
     int32_t node_id() const { return node_id_; }
     broker_stats& stats() { return stats_; }
+    fetch_session_cache& fetch_sessions() { return fetch_sessions_; }
 
 private:
     broker_config& config_;
@@ -50,6 +52,7 @@ private:
     partition_manager* partitions_;
     int32_t node_id_;
     broker_stats stats_;
+    fetch_session_cache fetch_sessions_;
 };
 
 }  // namespace rill::broker

@@ -1,4 +1,5 @@
 #include <map>
+#include <set>
 
 #include "broker/broker.h"
 #include "broker/errors.h"
@@ -12,7 +13,10 @@ using tresp = m::fetch_response::fetchable_topic_response;
 using presp = tresp::partition_data;
 
 struct fetch_item {
-    presp* out = nullptr;
+    std::string topic;
+    protocol::uuid topic_id;
+    presp out;
+    session_partition* sp = nullptr;
     std::shared_ptr<partition> part;
     int64_t offset = 0;
     int32_t current_leader_epoch = -1;
@@ -29,7 +33,7 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
                                       std::shared_ptr<latch> waiter) {
     co_await pm.run_on_owners(items, [waiter, read_committed, follower](partition& p,
                                                                         fetch_item& it) {
-        presp& out = *it.out;
+        presp& out = it.out;
         it.bytes = 0;
         if (p.removed) {
             out.error_code = wire(error_code::not_leader_or_follower);
@@ -62,84 +66,128 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
 
 }  // namespace
 
-// Sessionless fetch (KIP-227 sessions are answered with session id 0: none created), long
-// polling woken by appends, whole batches served from the page cache with sendfile.
+// Fetch with long polling woken by appends and whole batches served from the page cache with
+// sendfile; sessionless or in an incremental fetch session (fetch_session.h).
 task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req) {
     const int16_t v = ctx.api_version;
     auto& pm = ctx.b.partitions();
+    auto& sessions = ctx.b.fetch_sessions();
     auto snap = ctx.b.metadata().snapshot();
     m::fetch_response resp;
-    resp.session_id = 0;
-    if (req.session_id != 0 || req.session_epoch > 0) {
-        // We never create sessions, so any session id is unknown.
-        resp.error_code = wire(error_code::fetch_session_id_not_found);
-        co_return resp;
-    }
     bool read_committed = v >= 4 && req.isolation_level == kReadCommitted;
     int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
     bool follower = replica >= 0;
+    int64_t now = wall_clock_ms();
+
+    // Session handling (v7+; older versions are always sessionless).
+    std::shared_ptr<fetch_session> session;
+    std::unique_lock<std::mutex> session_lock;
+    bool incremental = false;
+    if (v >= 7) {
+        if (req.session_id == 0 && req.session_epoch > 0) {
+            resp.error_code = wire(error_code::invalid_fetch_session_epoch);
+            co_return resp;
+        }
+        if (req.session_id != 0 && req.session_epoch == -1) {
+            sessions.remove(req.session_id);
+        } else if (req.session_id != 0) {
+            session = sessions.find(req.session_id);
+            if (!session) {
+                resp.error_code = wire(error_code::fetch_session_id_not_found);
+                co_return resp;
+            }
+            session_lock = std::unique_lock(session->mu);
+            if (req.session_epoch != session->next_epoch) {
+                resp.error_code = wire(error_code::invalid_fetch_session_epoch);
+                co_return resp;
+            }
+            incremental = true;
+        } else if (req.session_epoch == 0) {
+            session = sessions.create(now);  // nullptr: cache full, answer without a session
+            if (session) session_lock = std::unique_lock(session->mu);
+        }
+    }
 
     std::vector<fetch_item> items;
-    size_t n = 0;
-    for (const auto& t : req.topics) n += t.partitions.size();
-    items.reserve(n);
-    resp.responses.reserve(req.topics.size());
-    for (const auto& t : req.topics) {
-        auto& tout = resp.responses.emplace_back();
-        const cluster::topic_info* topic = nullptr;
-        if (v >= 13) {
-            tout.topic_id = t.topic_id;
-            topic = snap->find_topic(t.topic_id);
-        } else {
-            tout.topic = t.topic;
-            topic = snap->find_topic(t.topic);
+    std::set<std::pair<std::string, int32_t>> named;  // partitions this request names
+    auto lookup = [&](const m::fetch_request::fetch_topic& t) -> const cluster::topic_info* {
+        return v >= 13 ? snap->find_topic(t.topic_id) : snap->find_topic(t.topic);
+    };
+    auto add_item = [&](const cluster::topic_info* topic, const std::string& name,
+                        const protocol::uuid& id, int32_t partition, int64_t offset,
+                        int32_t leader_epoch, int32_t max_bytes, session_partition* sp) {
+        fetch_item it;
+        it.topic = topic ? topic->name : name;
+        it.topic_id = topic ? topic->id : id;
+        it.out.partition_index = partition;
+        it.out.high_watermark = -1;
+        it.out.last_stable_offset = -1;
+        it.out.log_start_offset = -1;
+        it.out.preferred_read_replica = -1;
+        it.out.records = protocol::record_data::from_bytes({});
+        if (read_committed) it.out.aborted_transactions.emplace();
+        it.offset = offset;
+        it.current_leader_epoch = v >= 9 ? leader_epoch : -1;
+        it.max_bytes = static_cast<size_t>(std::max(max_bytes, 0));
+        it.sp = sp;
+        if (!topic) {
+            it.out.error_code = wire(v >= 13 ? error_code::unknown_topic_id
+                                             : error_code::unknown_topic_or_partition);
+        } else if (!(it.part = pm.find({topic->name, partition}))) {
+            bool exists = partition >= 0 && partition < static_cast<int32_t>(topic->partitions.size());
+            it.out.error_code = wire(exists ? error_code::not_leader_or_follower
+                                            : error_code::unknown_topic_or_partition);
         }
-        tout.partitions.resize(t.partitions.size());
-        for (size_t i = 0; i < t.partitions.size(); ++i) {
-            const auto& fp = t.partitions[i];
-            presp& out = tout.partitions[i];
-            out.partition_index = fp.partition;
-            out.high_watermark = -1;
-            out.last_stable_offset = -1;
-            out.log_start_offset = -1;
-            out.preferred_read_replica = -1;
-            out.records = protocol::record_data::from_bytes({});
-            if (read_committed) out.aborted_transactions.emplace();
-            if (!topic) {
-                out.error_code = wire(v >= 13 ? error_code::unknown_topic_id
-                                              : error_code::unknown_topic_or_partition);
-                continue;
-            }
-            auto part = pm.find({topic->name, fp.partition});
-            if (!part) {
-                out.error_code = wire(fp.partition >= 0 &&
-                                              fp.partition < static_cast<int32_t>(topic->partitions.size())
-                                          ? error_code::not_leader_or_follower
-                                          : error_code::unknown_topic_or_partition);
-                continue;
-            }
-            fetch_item it;
-            it.out = &out;
-            it.part = std::move(part);
-            it.offset = fp.fetch_offset;
-            it.current_leader_epoch = v >= 9 ? fp.current_leader_epoch : -1;
-            it.max_bytes = static_cast<size_t>(std::max(fp.partition_max_bytes, 0));
-            items.push_back(std::move(it));
+        items.push_back(std::move(it));
+    };
+
+    if (session) {
+        // Apply the request to the session: forgotten partitions, then added/changed ones.
+        for (const auto& f : req.forgotten_topics_data) {
+            const cluster::topic_info* t = v >= 13 ? snap->find_topic(f.topic_id) : snap->find_topic(f.topic);
+            std::string name = t ? t->name : f.topic;
+            for (int32_t p : f.partitions) session->partitions.erase({name, p});
         }
+        for (const auto& t : req.topics) {
+            const cluster::topic_info* topic = lookup(t);
+            for (const auto& fp : t.partitions) {
+                if (!topic) {  // reported once, never kept in the session
+                    add_item(nullptr, t.topic, t.topic_id, fp.partition, fp.fetch_offset,
+                             fp.current_leader_epoch, fp.partition_max_bytes, nullptr);
+                    continue;
+                }
+                auto& sp = session->partitions[{topic->name, fp.partition}];
+                sp.topic_id = topic->id;
+                sp.fetch_offset = fp.fetch_offset;
+                sp.max_bytes = fp.partition_max_bytes;
+                sp.current_leader_epoch = fp.current_leader_epoch;
+                named.insert({topic->name, fp.partition});
+            }
+        }
+        for (auto& [key, sp] : session->partitions) {
+            const cluster::topic_info* topic = snap->find_topic(key.first);
+            add_item(topic, key.first, sp.topic_id, key.second, sp.fetch_offset,
+                     sp.current_leader_epoch, sp.max_bytes, &sp);
+        }
+        session->last_used_ms = now;
+    } else {
+        for (const auto& t : req.topics)
+            for (const auto& fp : t.partitions)
+                add_item(lookup(t), t.topic, t.topic_id, fp.partition, fp.fetch_offset,
+                         fp.current_leader_epoch, fp.partition_max_bytes, nullptr);
     }
 
     auto ex = co_await boost::asio::this_coro::executor;
     bool may_wait = req.max_wait_ms > 0 && req.min_bytes > 0;
     auto waiter = may_wait ? latch::make(ex, 1) : nullptr;
     co_await read_all(pm, items, read_committed, follower, waiter);
-    auto total = [&] {
-        size_t b = 0;
-        for (const auto& it : items) b += it.bytes;
-        return b;
-    };
+    size_t total = 0;
     bool errors = false;
-    for (const auto& it : items) errors |= it.out->error_code != 0;
-    if (may_wait && !errors && total() < static_cast<size_t>(req.min_bytes)) {
+    for (const auto& it : items) {
+        total += it.bytes;
+        errors |= it.out.error_code != 0;
+    }
+    if (may_wait && !errors && total < static_cast<size_t>(req.min_bytes)) {
         co_await waiter->wait(std::chrono::milliseconds(req.max_wait_ms));
         waiter->finish();
         co_await read_all(pm, items, read_committed, follower, nullptr);
@@ -147,17 +195,48 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
         waiter->finish();
     }
 
-    // Response-wide max_bytes (v3+), a soft limit: in request order, the first partition with
-    // data always gets its batches; later ones are dropped once the limit is reached.
+    // Which partitions go in the response: all for a full fetch; for an incremental one only
+    // those with records, errors, changed watermarks, or named in this request.
+    std::vector<fetch_item*> included;
+    for (auto& it : items) {
+        bool include = !incremental || it.bytes > 0 || it.out.error_code != 0 || !it.sp ||
+                       named.contains({it.topic, it.out.partition_index}) ||
+                       it.sp->last_hwm != it.out.high_watermark ||
+                       it.sp->last_lso != it.out.last_stable_offset ||
+                       it.sp->last_log_start != it.out.log_start_offset;
+        if (!include) continue;
+        if (it.sp) {
+            it.sp->last_hwm = it.out.high_watermark;
+            it.sp->last_lso = it.out.last_stable_offset;
+            it.sp->last_log_start = it.out.log_start_offset;
+        }
+        included.push_back(&it);
+    }
+    if (session) {
+        resp.session_id = session->id;
+        session->next_epoch = incremental ? next_session_epoch(req.session_epoch) : 1;
+    }
+
+    // Response-wide max_bytes (v3+), a soft limit: in order, the first partition with data
+    // always gets its batches; later ones are dropped once the limit is reached.
     size_t limit = v >= 3 ? static_cast<size_t>(std::max(req.max_bytes, 0)) : SIZE_MAX;
     size_t used = 0;
-    for (auto& it : items) {
-        if (it.bytes == 0) continue;
-        if (used > 0 && used + it.bytes > limit) {
-            it.out->records = protocol::record_data::from_bytes({});
+    for (fetch_item* it : included) {
+        if (it->bytes == 0) continue;
+        if (used > 0 && used + it->bytes > limit) {
+            it->out.records = protocol::record_data::from_bytes({});
             continue;
         }
-        used += it.bytes;
+        used += it->bytes;
+    }
+    for (fetch_item* it : included) {
+        if (resp.responses.empty() || resp.responses.back().topic != it->topic ||
+            resp.responses.back().topic_id != it->topic_id) {
+            auto& t = resp.responses.emplace_back();
+            t.topic = it->topic;
+            t.topic_id = it->topic_id;
+        }
+        resp.responses.back().partitions.push_back(std::move(it->out));
     }
     co_return resp;
 }
