@@ -85,16 +85,19 @@ int main(int argc, char** argv) {
         if (!parsed) return fail(config_path + ": " + parsed.error());
         values = std::move(*parsed);
     }
-    for (auto& [k, v] : overrides) values.set(k, v);
+    for (auto& [k, v] : overrides)
+        values.set(k, v);
     std::vector<std::string> unknown;
     auto made = broker_config::make(values, &unknown);
     if (!made) return fail(made.error());
     broker_config config = std::move(*made);
     auto log = rill::logger("rill");
-    for (const auto& k : unknown) log->warn("unknown config key '{}' ignored", k);
+    for (const auto& k : unknown)
+        log->warn("unknown config key '{}' ignored", k);
 
     if (config.is_set("zookeeper.connect"))
-        return fail("zookeeper.connect is set, but cluster mode is not available in this build yet");
+        return fail(
+            "zookeeper.connect is set, but cluster mode is not available in this build yet");
 
     // Listeners and what to advertise.
     std::vector<net::listener_spec> listeners;
@@ -158,7 +161,8 @@ int main(int argc, char** argv) {
     limits.send_buffer_bytes = static_cast<int32_t>(config.get_int("socket.send.buffer.bytes"));
     limits.receive_buffer_bytes =
         static_cast<int32_t>(config.get_int("socket.receive.buffer.bytes"));
-    if (int64_t q = config.get_int("queued.max.request.bytes"); q > 0) limits.max_inflight_bytes = q;
+    if (int64_t q = config.get_int("queued.max.request.bytes"); q > 0)
+        limits.max_inflight_bytes = q;
     net::server server(
         shards,
         [&b](const net::connection_info& c, net::request_frame f) {
@@ -190,14 +194,17 @@ int main(int argc, char** argv) {
     log->info("rill started: node {}, {} shards, data in {}, cluster id {}", self.id, nshards,
               dirs.front(), metadata->snapshot()->cluster_id);
 
-    while (!stopping) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!stopping)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     // In-flight requests finish (long polls end within their max wait); then stop.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     partitions.stop();
-    for (auto* ctx : shards) ctx->stop();
-    for (auto& t : threads) t.join();
+    for (auto* ctx : shards)
+        ctx->stop();
+    for (auto& t : threads)
+        t.join();
     int rc = 0;
     if (auto st = (*logs)->close(); !st) {
         log->error("clean shutdown failed: {}", st.error().message);

@@ -22,10 +22,10 @@ boost::asio::awaitable<bool> invoke(request_context& ctx, protocol::reader& r,
     co_return true;
 }
 
-#define RILL_API(Name, lo, hi)                                                             \
-    api_entry {                                                                            \
-        m::Name##_request::api_key, lo, hi,                                                \
-            &invoke<m::Name##_request, m::Name##_response, &handle_##Name>                 \
+#define RILL_API(Name, lo, hi)                                             \
+    api_entry {                                                            \
+        m::Name##_request::api_key, lo, hi,                                \
+            &invoke<m::Name##_request, m::Name##_response, &handle_##Name> \
     }
 
 // Version ranges: every range starts at 0 where the spec allows it, because librdkafka < 2.11
@@ -54,14 +54,17 @@ const std::array kApis = {
 
 std::array<api_entry, kApis.size()> sorted() {
     auto a = kApis;
-    std::sort(a.begin(), a.end(), [](const api_entry& x, const api_entry& y) { return x.key < y.key; });
+    std::sort(a.begin(), a.end(),
+              [](const api_entry& x, const api_entry& y) { return x.key < y.key; });
     return a;
 }
 const auto kSorted = sorted();
 
 }  // namespace
 
-std::span<const api_entry> supported_apis() { return kSorted; }
+std::span<const api_entry> supported_apis() {
+    return kSorted;
+}
 
 const api_entry* find_supported_api(int16_t key) {
     for (const auto& e : kSorted)

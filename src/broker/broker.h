@@ -30,7 +30,7 @@ struct broker_stats {
 };
 
 class broker {
-public:
+  public:
     broker(broker_config& config, cluster::metadata_store& metadata,
            std::vector<boost::asio::io_context*> shards, partition_manager* partitions);
 
@@ -45,7 +45,7 @@ public:
     broker_stats& stats() { return stats_; }
     fetch_session_cache& fetch_sessions() { return fetch_sessions_; }
 
-private:
+  private:
     broker_config& config_;
     cluster::metadata_store& metadata_;
     std::vector<boost::asio::io_context*> shards_;

@@ -9,37 +9,54 @@ namespace rill::broker {
 
 using protocol::error_code;
 
-inline int16_t wire(error_code e) { return static_cast<int16_t>(e); }
+inline int16_t wire(error_code e) {
+    return static_cast<int16_t>(e);
+}
 
 inline error_code to_error_code(cluster::meta_errc e) {
     switch (e) {
-        case cluster::meta_errc::topic_exists: return error_code::topic_already_exists;
-        case cluster::meta_errc::unknown_topic: return error_code::unknown_topic_or_partition;
-        case cluster::meta_errc::invalid_topic: return error_code::invalid_topic_exception;
-        case cluster::meta_errc::invalid_partitions: return error_code::invalid_partitions;
+        case cluster::meta_errc::topic_exists:
+            return error_code::topic_already_exists;
+        case cluster::meta_errc::unknown_topic:
+            return error_code::unknown_topic_or_partition;
+        case cluster::meta_errc::invalid_topic:
+            return error_code::invalid_topic_exception;
+        case cluster::meta_errc::invalid_partitions:
+            return error_code::invalid_partitions;
         case cluster::meta_errc::invalid_replication_factor:
             return error_code::invalid_replication_factor;
-        case cluster::meta_errc::invalid_config: return error_code::invalid_config;
-        case cluster::meta_errc::storage_error: return error_code::kafka_storage_error;
-        case cluster::meta_errc::not_controller: return error_code::not_controller;
+        case cluster::meta_errc::invalid_config:
+            return error_code::invalid_config;
+        case cluster::meta_errc::storage_error:
+            return error_code::kafka_storage_error;
+        case cluster::meta_errc::not_controller:
+            return error_code::not_controller;
     }
     return error_code::unknown_server_error;
 }
 
 inline error_code to_error_code(storage::errc e) {
     switch (e) {
-        case storage::errc::offset_out_of_range: return error_code::offset_out_of_range;
-        case storage::errc::out_of_order_sequence: return error_code::out_of_order_sequence_number;
-        case storage::errc::invalid_producer_epoch: return error_code::invalid_producer_epoch;
-        case storage::errc::corrupt_batch: return error_code::corrupt_message;
-        case storage::errc::invalid_argument: return error_code::invalid_request;
-        case storage::errc::not_found: return error_code::unknown_topic_or_partition;
-        case storage::errc::shutting_down: return error_code::not_leader_or_follower;
+        case storage::errc::offset_out_of_range:
+            return error_code::offset_out_of_range;
+        case storage::errc::out_of_order_sequence:
+            return error_code::out_of_order_sequence_number;
+        case storage::errc::invalid_producer_epoch:
+            return error_code::invalid_producer_epoch;
+        case storage::errc::corrupt_batch:
+            return error_code::corrupt_message;
+        case storage::errc::invalid_argument:
+            return error_code::invalid_request;
+        case storage::errc::not_found:
+            return error_code::unknown_topic_or_partition;
+        case storage::errc::shutting_down:
+            return error_code::not_leader_or_follower;
         case storage::errc::io_error:
         case storage::errc::disk_full:
         case storage::errc::log_offline:
         case storage::errc::corrupt:
-        case storage::errc::already_exists: return error_code::kafka_storage_error;
+        case storage::errc::already_exists:
+            return error_code::kafka_storage_error;
     }
     return error_code::unknown_server_error;
 }

@@ -8,7 +8,8 @@ std::shared_ptr<fetch_session> fetch_session_cache::create(int64_t now_ms) {
         // Evict the least recently used session if it has been idle long enough.
         auto oldest = sessions_.end();
         for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
-            if (oldest == sessions_.end() || it->second->last_used_ms < oldest->second->last_used_ms)
+            if (oldest == sessions_.end() ||
+                it->second->last_used_ms < oldest->second->last_used_ms)
                 oldest = it;
         if (oldest == sessions_.end() || now_ms - oldest->second->last_used_ms < idle_ms_)
             return nullptr;

@@ -45,7 +45,7 @@ struct fetch_session {
 };
 
 class fetch_session_cache {
-public:
+  public:
     explicit fetch_session_cache(size_t max_sessions = 1000, int64_t idle_ms = 120000)
         : max_(max_sessions), idle_ms_(idle_ms) {}
 
@@ -55,7 +55,7 @@ public:
     void remove(int32_t id);
     size_t size() const;
 
-private:
+  private:
     mutable std::mutex mu_;
     std::map<int32_t, std::shared_ptr<fetch_session>> sessions_;
     int32_t next_id_ = 1;
@@ -63,6 +63,8 @@ private:
     int64_t idle_ms_;
 };
 
-inline int32_t next_session_epoch(int32_t e) { return e == INT32_MAX ? 1 : e + 1; }
+inline int32_t next_session_epoch(int32_t e) {
+    return e == INT32_MAX ? 1 : e + 1;
+}
 
 }  // namespace rill::broker

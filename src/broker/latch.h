@@ -14,7 +14,7 @@
 namespace rill::broker {
 
 class latch : public std::enable_shared_from_this<latch> {
-public:
+  public:
     using executor = boost::asio::any_io_executor;
 
     static std::shared_ptr<latch> make(executor ex, size_t count) {
@@ -49,7 +49,7 @@ public:
     void finish() { finished_.store(true, std::memory_order_release); }
     bool finished() const { return finished_.load(std::memory_order_acquire); }
 
-private:
+  private:
     latch(executor ex, size_t count) : ex_(ex), timer_(ex), count_(count) {}
 
     executor ex_;

@@ -79,7 +79,9 @@ partition_manager::partition_manager(storage::log_manager& logs, broker_config& 
                                      std::vector<boost::asio::io_context*> shards)
     : logs_(logs), config_(config), metadata_(metadata), shards_(std::move(shards)) {}
 
-partition_manager::~partition_manager() { stop(); }
+partition_manager::~partition_manager() {
+    stop();
+}
 
 size_t partition_manager::shard_of(const topic_partition& tp) const {
     size_t h = std::hash<std::string>{}(tp.topic);
@@ -96,7 +98,8 @@ std::vector<std::shared_ptr<partition>> partition_manager::all() const {
     std::shared_lock lock(mu_);
     std::vector<std::shared_ptr<partition>> out;
     out.reserve(parts_.size());
-    for (const auto& [_, p] : parts_) out.push_back(p);
+    for (const auto& [_, p] : parts_)
+        out.push_back(p);
     return out;
 }
 
@@ -114,9 +117,8 @@ result<void, std::string> partition_manager::start() {
             log()->error("partition {} could not be loaded: {}", tp.dir_name(), err.message);
     }
     reconcile(*snap);
-    metadata_.subscribe([this](std::shared_ptr<const cluster::metadata_snapshot> s) {
-        on_metadata(std::move(s));
-    });
+    metadata_.subscribe(
+        [this](std::shared_ptr<const cluster::metadata_snapshot> s) { on_metadata(std::move(s)); });
     for (size_t i = 0; i < shards_.size(); ++i) {
         periodic_.push_back(std::make_shared<periodic_state>(*shards_[i]));
         schedule_periodic(i);
@@ -202,8 +204,7 @@ void partition_manager::reconcile(const cluster::metadata_snapshot& snap) {
             {
                 std::lock_guard control(control_mu_);
                 if (auto st = logs_.remove(p->tp); !st)
-                    log()->error("cannot remove log {}: {}", p->tp.dir_name(),
-                                 st.error().message);
+                    log()->error("cannot remove log {}: {}", p->tp.dir_name(), st.error().message);
                 else
                     log()->info("removed log {}", p->tp.dir_name());
                 pending_removal_.erase(p->tp);
@@ -229,7 +230,8 @@ void partition_manager::schedule_periodic(size_t shard) {
 void partition_manager::run_periodic(size_t shard) {
     auto st = periodic_[shard];
     int64_t now = wall_clock_ms();
-    bool retention = now - st->last_retention_ms >= config_.get_int("log.retention.check.interval.ms");
+    bool retention =
+        now - st->last_retention_ms >= config_.get_int("log.retention.check.interval.ms");
     bool checkpoint = now - st->last_checkpoint_ms >= kCheckpointIntervalMs;
     bool compaction = config_.get_bool("log.cleaner.enable") &&
                       now - st->last_compaction_ms >= config_.get_int("log.cleaner.backoff.ms");
@@ -245,7 +247,8 @@ void partition_manager::run_periodic(size_t shard) {
         lg.maybe_flush(now);
         if (retention) {
             auto r = lg.enforce_retention(now);
-            if (r && *r > 0) log()->info("retention deleted {} segments of {}", *r, p->tp.dir_name());
+            if (r && *r > 0)
+                log()->info("retention deleted {} segments of {}", *r, p->tp.dir_name());
         }
         if (checkpoint) lg.checkpoint();
         if (compaction && lg.config().cleanup_compact) {

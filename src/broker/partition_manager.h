@@ -16,7 +16,6 @@
 #include <memory>
 #include <set>
 #include <shared_mutex>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -55,7 +54,7 @@ storage::log_config make_log_config(const config_values& topic_overrides,
                                     const broker_config& broker);
 
 class partition_manager {
-public:
+  public:
     partition_manager(storage::log_manager& logs, broker_config& config,
                       cluster::metadata_store& metadata,
                       std::vector<boost::asio::io_context*> shards);
@@ -102,14 +101,15 @@ public:
         auto done = latch::make(ex, by_shard.size());
         for (auto& [shard, group] : by_shard) {
             boost::asio::post(*shards_[shard], [group = std::move(group), done, f] {
-                for (Item* it : group) f(*it->part, *it);
+                for (Item* it : group)
+                    f(*it->part, *it);
                 done->count_down();
             });
         }
         co_await done->wait();
     }
 
-private:
+  private:
     void on_metadata(std::shared_ptr<const cluster::metadata_snapshot> snap);
     void reconcile(const cluster::metadata_snapshot& snap);
     void schedule_periodic(size_t shard);

@@ -54,7 +54,8 @@ protocol::uuid random_uuid() {
     for (;;) {
         for (size_t i = 0; i < 16; i += 8) {
             uint64_t v = rng();
-            for (size_t j = 0; j < 8; ++j) u.b[i + j] = static_cast<uint8_t>(v >> (8 * j));
+            for (size_t j = 0; j < 8; ++j)
+                u.b[i + j] = static_cast<uint8_t>(v >> (8 * j));
         }
         u.b[6] = static_cast<uint8_t>((u.b[6] & 0x0f) | 0x40);  // version 4
         u.b[8] = static_cast<uint8_t>((u.b[8] & 0x3f) | 0x80);  // variant
@@ -81,7 +82,7 @@ std::string base64url(const protocol::uuid& u) {
 }
 
 class embedded_store final : public metadata_store {
-public:
+  public:
     embedded_store(std::string dir, broker_info self, const broker_config& config)
         : dir_(std::move(dir)), self_(std::move(self)), config_(config) {}
 
@@ -189,9 +190,9 @@ public:
         };
         for (const auto& [name, _] : cur->topics)
             if (norm(name) == norm(req.name))
-                return unexpected(meta_error{meta_errc::invalid_topic,
-                                             "Topic '" + req.name + "' collides with existing topic '" +
-                                                 name + "'."});
+                return unexpected(meta_error{
+                    meta_errc::invalid_topic,
+                    "Topic '" + req.name + "' collides with existing topic '" + name + "'."});
         int32_t partitions = req.partitions;
         int32_t rf = req.replication_factor;
         if (!req.assignments.empty()) {
@@ -216,14 +217,15 @@ public:
             return unexpected(meta_error{meta_errc::invalid_replication_factor,
                                          "Replication factor must be larger than 0."});
         if (rf > static_cast<int32_t>(cur->brokers.size()))
-            return unexpected(meta_error{
-                meta_errc::invalid_replication_factor,
-                "Replication factor: " + std::to_string(rf) + " larger than available brokers: " +
-                    std::to_string(cur->brokers.size()) + "."});
+            return unexpected(meta_error{meta_errc::invalid_replication_factor,
+                                         "Replication factor: " + std::to_string(rf) +
+                                             " larger than available brokers: " +
+                                             std::to_string(cur->brokers.size()) + "."});
         for (const auto& [k, v] : req.configs.all()) {
             const config_def* def = find_topic_config(k);
             if (!def)
-                return unexpected(meta_error{meta_errc::invalid_config, "Unknown topic config name: " + k});
+                return unexpected(
+                    meta_error{meta_errc::invalid_config, "Unknown topic config name: " + k});
             if (auto r = validate_config_value(*def, v); !r)
                 return unexpected(meta_error{meta_errc::invalid_config, r.error()});
         }
@@ -268,10 +270,11 @@ public:
         if (!t) return unexpected(meta_error{meta_errc::unknown_topic, "Unknown topic " + name});
         int32_t have = static_cast<int32_t>(t->partitions.size());
         if (total <= have)
-            return unexpected(meta_error{
-                meta_errc::invalid_partitions,
-                "Topic currently has " + std::to_string(have) + " partitions, which is higher than or equal to the requested " +
-                    std::to_string(total) + "."});
+            return unexpected(
+                meta_error{meta_errc::invalid_partitions,
+                           "Topic currently has " + std::to_string(have) +
+                               " partitions, which is higher than or equal to the requested " +
+                               std::to_string(total) + "."});
         if (total > kMaxPartitionsPerTopic)
             return unexpected(meta_error{meta_errc::invalid_partitions,
                                          "Number of partitions exceeds the limit."});
@@ -289,7 +292,8 @@ public:
         return commit(std::move(next));
     }
 
-    result<void, meta_error> set_topic_configs(const std::string& name, const config_values& configs,
+    result<void, meta_error> set_topic_configs(const std::string& name,
+                                               const config_values& configs,
                                                bool validate_only) override {
         std::lock_guard lock(write_mu_);
         auto cur = snapshot();
@@ -298,7 +302,8 @@ public:
         for (const auto& [k, v] : configs.all()) {
             const config_def* def = find_topic_config(k);
             if (!def)
-                return unexpected(meta_error{meta_errc::invalid_config, "Unknown topic config name: " + k});
+                return unexpected(
+                    meta_error{meta_errc::invalid_config, "Unknown topic config name: " + k});
             if (auto r = validate_config_value(*def, v); !r)
                 return unexpected(meta_error{meta_errc::invalid_config, r.error()});
         }
@@ -323,7 +328,7 @@ public:
         listeners_.push_back(std::move(l));
     }
 
-private:
+  private:
     static constexpr int32_t kMaxPartitionsPerTopic = 100000;
 
     // REQUIRES: write_mu_ held. Persists, publishes and notifies.
@@ -339,7 +344,8 @@ private:
             jt["id"] = uuid_to_hex(t.id);
             jt["internal"] = t.internal;
             jt["configs"] = json::object();
-            for (const auto& [k, v] : t.configs.all()) jt["configs"][k] = v;
+            for (const auto& [k, v] : t.configs.all())
+                jt["configs"][k] = v;
             jt["partitions"] = json::array();
             for (const auto& p : t.partitions)
                 jt["partitions"].push_back(
@@ -353,7 +359,8 @@ private:
             std::lock_guard lock(mu_);
             snap_ = pub;
         }
-        for (auto& l : listeners_) l(pub);
+        for (auto& l : listeners_)
+            l(pub);
         return {};
     }
 
@@ -376,10 +383,10 @@ const topic_info* metadata_snapshot::find_topic(const protocol::uuid& id) const 
 
 result<void, std::string> validate_topic_name(const std::string& name) {
     if (name.empty()) return unexpected(std::string("Topic name is empty."));
-    if (name == "." || name == "..")
-        return unexpected("Topic name cannot be \".\" or \"..\".");
+    if (name == "." || name == "..") return unexpected("Topic name cannot be \".\" or \"..\".");
     if (name.size() > 249)
-        return unexpected("Topic name is longer than 249 characters: " + name.substr(0, 40) + "...");
+        return unexpected("Topic name is longer than 249 characters: " + name.substr(0, 40) +
+                          "...");
     for (char c : name) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '.' || c == '_' || c == '-';

@@ -85,8 +85,8 @@ struct meta_error {
 
 struct new_topic {
     std::string name;
-    int32_t partitions = -1;           // -1: num.partitions
-    int16_t replication_factor = -1;   // -1: default.replication.factor
+    int32_t partitions = -1;                              // -1: num.partitions
+    int16_t replication_factor = -1;                      // -1: default.replication.factor
     std::map<int32_t, std::vector<int32_t>> assignments;  // explicit replica assignment, optional
     config_values configs;
     bool internal = false;
@@ -96,7 +96,7 @@ struct new_topic {
 result<void, std::string> validate_topic_name(const std::string& name);
 
 class metadata_store {
-public:
+  public:
     virtual ~metadata_store() = default;
 
     virtual std::shared_ptr<const metadata_snapshot> snapshot() const = 0;

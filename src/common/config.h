@@ -63,7 +63,7 @@ result<void, std::string> validate_config_value(const config_def& def, std::stri
 
 // A set of string values keyed by config name (what the user set; defaults are not stored).
 class config_values {
-public:
+  public:
     void set(std::string name, std::string value) { values_[std::move(name)] = std::move(value); }
     void erase(const std::string& name) { values_.erase(name); }
     const std::string* get(std::string_view name) const {
@@ -73,7 +73,7 @@ public:
     const std::map<std::string, std::string>& all() const { return values_; }
     bool empty() const { return values_.empty(); }
 
-private:
+  private:
     std::map<std::string, std::string> values_;
 };
 
@@ -84,7 +84,7 @@ result<config_values, std::string> parse_properties(std::string_view text);
 // The broker's configuration: static values from the file and overrides, plus dynamic changes.
 // Thread-safe: any thread may read while another applies dynamic changes.
 class broker_config {
-public:
+  public:
     broker_config() = default;
     broker_config(const broker_config& o);
     broker_config& operator=(const broker_config& o);
@@ -117,7 +117,7 @@ public:
     int64_t log_retention_ms() const;  // -1 = unlimited
     int64_t log_roll_ms() const;
 
-private:
+  private:
     std::shared_ptr<const config_values> dynamic() const;
 
     config_values static_;
@@ -148,6 +148,7 @@ std::optional<std::string> topic_config_value(std::string_view name, const confi
                                               const broker_config& broker);
 
 // Converts a broker synonym's value to the topic key's unit (log.retention.hours=1 → 3600000).
-std::optional<std::string> synonym_to_topic_value(std::string_view synonym, const std::string& value);
+std::optional<std::string> synonym_to_topic_value(std::string_view synonym,
+                                                  const std::string& value);
 
 }  // namespace rill

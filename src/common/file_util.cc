@@ -16,7 +16,8 @@ std::string errno_message(const std::string& what, const std::string& path) {
 
 }  // namespace
 
-result<void, std::string> write_file_atomically(const std::string& path, const std::string& content) {
+result<void, std::string> write_file_atomically(const std::string& path,
+                                                const std::string& content) {
     std::string tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return unexpected(errno_message("cannot create", tmp));
@@ -37,7 +38,8 @@ result<void, std::string> write_file_atomically(const std::string& path, const s
         return unexpected(msg);
     }
     ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return unexpected(errno_message("cannot rename", tmp));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        return unexpected(errno_message("cannot rename", tmp));
     auto dir = std::filesystem::path(path).parent_path();
     if (dir.empty()) dir = ".";
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

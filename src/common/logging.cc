@@ -39,7 +39,8 @@ bool set_log_level(const std::string& level) {
 
 std::vector<std::string> logger_names() {
     std::vector<std::string> names;
-    spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) { names.push_back(l->name()); });
+    spdlog::apply_all(
+        [&](const std::shared_ptr<spdlog::logger>& l) { names.push_back(l->name()); });
     return names;
 }
 

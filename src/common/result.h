@@ -18,7 +18,7 @@ unexpected(E) -> unexpected<E>;
 
 template <typename T, typename E>
 class result {
-public:
+  public:
     result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
     template <typename G>
     result(unexpected<G> e) : v_(std::in_place_index<1>, E(std::move(e.error))) {}  // NOLINT
@@ -36,14 +36,14 @@ public:
 
     const E& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, E> v_;
 };
 
 // result<void, E>: success or an error.
 template <typename E>
 class result<void, E> {
-public:
+  public:
     result() = default;
     template <typename G>
     result(unexpected<G> e) : err_(E(std::move(e.error))), ok_(false) {}  // NOLINT
@@ -52,7 +52,7 @@ public:
     explicit operator bool() const { return ok_; }
     const E& error() const { return err_; }
 
-private:
+  private:
     E err_{};
     bool ok_ = true;
 };

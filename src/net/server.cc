@@ -126,7 +126,9 @@ server::server(std::vector<asio::io_context*> shards, request_handler handler, s
       limits_(limits),
       state_(std::make_shared<state>()) {}
 
-server::~server() { stop(); }
+server::~server() {
+    stop();
+}
 
 result<void, std::string> server::listen(const std::vector<listener_spec>& listeners) {
     for (size_t i = 0; i < listeners.size(); ++i) {
@@ -147,7 +149,8 @@ result<void, std::string> server::listen(const std::vector<listener_spec>& liste
                 if (ec)
                     return unexpected("cannot resolve listener host '" + spec.host +
                                       "': " + ec.message());
-                for (const auto& r : results) endpoints.push_back(r.endpoint());
+                for (const auto& r : results)
+                    endpoints.push_back(r.endpoint());
             }
         }
         bool bound_any = false;
@@ -156,8 +159,7 @@ result<void, std::string> server::listen(const std::vector<listener_spec>& liste
             auto acc = std::make_unique<tcp::acceptor>(*shards_[0]);
             acc->open(ep.protocol(), ec);
             if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-            if (!ec && ep.protocol() == tcp::v6())
-                acc->set_option(asio::ip::v6_only(true), ec);
+            if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
             if (!ec) acc->bind(ep, ec);
             if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
             if (ec) {
@@ -222,8 +224,8 @@ awaitable<void> server::accept_loop(size_t index) {
     for (;;) {
         auto& shard = *shards_[next_shard_.fetch_add(1) % shards_.size()];
         boost::system::error_code ec;
-        tcp::socket sock = co_await acc->async_accept(
-            shard, asio::redirect_error(use_awaitable, ec));
+        tcp::socket sock =
+            co_await acc->async_accept(shard, asio::redirect_error(use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acc->is_open()) co_return;
             log()->warn("accept failed: {}", ec.message());
@@ -272,17 +274,17 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
     auto idle_ms = limits_.idle_timeout_ms;
     std::function<void()> arm = [&, watchdog, last_activity, alive, idle_ms]() {
         watchdog->expires_after(std::chrono::milliseconds(std::min<int64_t>(idle_ms, 1000)));
-        watchdog->async_wait([&, watchdog, last_activity, alive, idle_ms](
-                                 const boost::system::error_code& e) {
-            if (e || !*alive) return;
-            if (!busy && now_ms() - *last_activity >= idle_ms) {
-                log()->debug("connection {} idle for {} ms; closing", info.id, idle_ms);
-                boost::system::error_code ignore;
-                sock.shutdown(tcp::socket::shutdown_both, ignore);
-                return;
-            }
-            arm();
-        });
+        watchdog->async_wait(
+            [&, watchdog, last_activity, alive, idle_ms](const boost::system::error_code& e) {
+                if (e || !*alive) return;
+                if (!busy && now_ms() - *last_activity >= idle_ms) {
+                    log()->debug("connection {} idle for {} ms; closing", info.id, idle_ms);
+                    boost::system::error_code ignore;
+                    sock.shutdown(tcp::socket::shutdown_both, ignore);
+                    return;
+                }
+                arm();
+            });
     };
     arm();
 
@@ -290,9 +292,9 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
         for (;;) {
             uint8_t size_buf[4];
             co_await asio::async_read(sock, asio::buffer(size_buf), use_awaitable);
-            int32_t size = static_cast<int32_t>(
-                (uint32_t(size_buf[0]) << 24) | (uint32_t(size_buf[1]) << 16) |
-                (uint32_t(size_buf[2]) << 8) | uint32_t(size_buf[3]));
+            int32_t size =
+                static_cast<int32_t>((uint32_t(size_buf[0]) << 24) | (uint32_t(size_buf[1]) << 16) |
+                                     (uint32_t(size_buf[2]) << 8) | uint32_t(size_buf[3]));
             if (size < 0 || size > limits_.max_request_bytes) {
                 log()->warn(
                     "connection {} from {}: request size {} outside [0, {}] "

@@ -73,7 +73,7 @@ struct server_limits {
 };
 
 class server {
-public:
+  public:
     server(std::vector<asio::io_context*> shards, request_handler handler, server_limits limits);
     ~server();
 
@@ -88,7 +88,7 @@ public:
     size_t connection_count() const { return connections_.load(); }
     uint64_t total_accepted() const { return accepted_.load(); }
 
-private:
+  private:
     struct state;
     asio::awaitable<void> accept_loop(size_t listener_index);
     asio::awaitable<void> run_connection(asio::ip::tcp::socket socket, std::string listener_name);

@@ -44,11 +44,11 @@ bool port_open(int port) {
 
 // One broker process for the whole suite.
 class broker_env : public ::testing::Environment {
-public:
+  public:
     void SetUp() override {
         port = free_port();
-        dir = std::filesystem::temp_directory_path() /
-              ("rill-rdkafka-" + std::to_string(::getpid()));
+        dir =
+            std::filesystem::temp_directory_path() / ("rill-rdkafka-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
         const char* bin = std::getenv("RILL_BIN");
         ASSERT_NE(bin, nullptr) << "RILL_BIN not set";
@@ -81,15 +81,16 @@ public:
 
 broker_env* env = nullptr;
 
-std::string bootstrap() { return "127.0.0.1:" + std::to_string(env->port); }
+std::string bootstrap() {
+    return "127.0.0.1:" + std::to_string(env->port);
+}
 
 rd_kafka_conf_t* make_conf(const std::map<std::string, std::string>& extra = {}) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     char err[512];
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), err, sizeof err);
     for (const auto& [k, v] : extra)
-        EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err),
-                  RD_KAFKA_CONF_OK)
+        EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err), RD_KAFKA_CONF_OK)
             << k << ": " << err;
     return conf;
 }
@@ -121,7 +122,8 @@ rd_kafka_t* make_producer(const std::map<std::string, std::string>& extra, deliv
 }
 
 rd_kafka_t* make_consumer() {
-    rd_kafka_conf_t* conf = make_conf({{"group.id", "rdkafka-test"}, {"enable.auto.commit", "false"}});
+    rd_kafka_conf_t* conf =
+        make_conf({{"group.id", "rdkafka-test"}, {"enable.auto.commit", "false"}});
     char err[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     EXPECT_NE(rk, nullptr) << err;
@@ -199,7 +201,8 @@ TEST_F(rdkafka, producers_with_every_acks_setting_and_idempotence) {
         assign_from(c, topic, 2, RD_KAFKA_OFFSET_BEGINNING);
         auto msgs = consume_n(c, 2000);
         EXPECT_EQ(msgs.size(), 2000u) << topic;
-        for (auto* m : msgs) rd_kafka_message_destroy(m);
+        for (auto* m : msgs)
+            rd_kafka_message_destroy(m);
         rd_kafka_consumer_close(c);
         rd_kafka_destroy(c);
     }
@@ -219,11 +222,12 @@ TEST_F(rdkafka, headers_null_keys_and_values_seek_and_offsets_for_times) {
         rd_kafka_header_add(h, "idx", -1, std::to_string(i).c_str(), -1);
         rd_kafka_header_add(h, "nullval", -1, nullptr, 0);
         bool null_key = i % 10 == 3, null_value = i % 10 == 7;
-        ASSERT_EQ(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-                                    RD_KAFKA_V_KEY(null_key ? nullptr : k.data(), null_key ? 0 : k.size()),
-                                    RD_KAFKA_V_VALUE(null_value ? nullptr : v.data(), null_value ? 0 : v.size()),
-                                    RD_KAFKA_V_TIMESTAMP(t0 + i * 1000), RD_KAFKA_V_HEADERS(h),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        ASSERT_EQ(rd_kafka_producev(
+                      p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                      RD_KAFKA_V_KEY(null_key ? nullptr : k.data(), null_key ? 0 : k.size()),
+                      RD_KAFKA_V_VALUE(null_value ? nullptr : v.data(), null_value ? 0 : v.size()),
+                      RD_KAFKA_V_TIMESTAMP(t0 + i * 1000), RD_KAFKA_V_HEADERS(h),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                   RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     ASSERT_EQ(rd_kafka_flush(p, 20000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -240,11 +244,13 @@ TEST_F(rdkafka, headers_null_keys_and_values_seek_and_offsets_for_times) {
         if (i % 10 == 3)
             EXPECT_EQ(m->key, nullptr);
         else
-            EXPECT_EQ(std::string(static_cast<char*>(m->key), m->key_len), "key" + std::to_string(i));
+            EXPECT_EQ(std::string(static_cast<char*>(m->key), m->key_len),
+                      "key" + std::to_string(i));
         if (i % 10 == 7)
             EXPECT_EQ(m->payload, nullptr);
         else
-            EXPECT_EQ(std::string(static_cast<char*>(m->payload), m->len), "value" + std::to_string(i));
+            EXPECT_EQ(std::string(static_cast<char*>(m->payload), m->len),
+                      "value" + std::to_string(i));
         EXPECT_EQ(rd_kafka_message_timestamp(m, nullptr), t0 + i * 1000);
         rd_kafka_headers_t* h = nullptr;
         ASSERT_EQ(rd_kafka_message_headers(m, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -273,7 +279,8 @@ TEST_F(rdkafka, headers_null_keys_and_values_seek_and_offsets_for_times) {
     auto tail = consume_n(c, 10);
     ASSERT_EQ(tail.size(), 10u);
     EXPECT_EQ(tail[0]->offset, 90);
-    for (auto* m : tail) rd_kafka_message_destroy(m);
+    for (auto* m : tail)
+        rd_kafka_message_destroy(m);
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
 }
@@ -321,7 +328,8 @@ TEST_F(rdkafka, admin_api) {
 
     // AlterConfigs (which replaces the whole set of overrides) then DescribeConfigs sees the
     // change, with defaults for the rest.
-    rd_kafka_ConfigResource_t* cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+    rd_kafka_ConfigResource_t* cr =
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
     rd_kafka_ConfigResource_set_config(cr, "retention.ms", "123456789");
     rd_kafka_ConfigResource_set_config(cr, "max.message.bytes", "200000");
     rd_kafka_AlterConfigs(rk, &cr, 1, nullptr, q);
@@ -381,8 +389,8 @@ TEST_F(rdkafka, admin_api) {
         rd_kafka_t* p = make_producer({{"acks", "all"}}, &st);
         for (int i = 0; i < 5; ++i)
             rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_VALUE(const_cast<char*>("z"), 1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_END);
+                              RD_KAFKA_V_VALUE(const_cast<char*>("z"), 1),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         rd_kafka_flush(p, 20000);
         rd_kafka_destroy(p);
     }
@@ -416,7 +424,8 @@ TEST_F(rdkafka, admin_api) {
     rd_kafka_DeleteTopic_destroy(dt);
     const rd_kafka_metadata_t* md = nullptr;
     ASSERT_EQ(rd_kafka_metadata(rk, 1, nullptr, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    for (int i = 0; i < md->topic_cnt; ++i) EXPECT_NE(std::string(md->topics[i].topic), topic);
+    for (int i = 0; i < md->topic_cnt; ++i)
+        EXPECT_NE(std::string(md->topics[i].topic), topic);
     rd_kafka_metadata_destroy(md);
 
     rd_kafka_queue_destroy(q);

@@ -54,7 +54,7 @@ int connect_to(int port) {
 }
 
 class wire_client : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         port_ = free_port();
         dir_ = std::filesystem::temp_directory_path() / ("rill-wire-" + std::to_string(::getpid()));
@@ -135,7 +135,8 @@ protected:
         auto md = call<m::metadata_request, m::metadata_response>(mr, 12);
         EXPECT_EQ(md.topics.size(), 1u);
         std::vector<record> recs(static_cast<size_t>(records));
-        for (int i = 0; i < records; ++i) recs[static_cast<size_t>(i)].value = bytes{uint8_t('a' + i % 26)};
+        for (int i = 0; i < records; ++i)
+            recs[static_cast<size_t>(i)].value = bytes{uint8_t('a' + i % 26)};
         auto batch = build_batch(batch_spec{}, recs);
         EXPECT_TRUE(batch);
         m::produce_request pr;
@@ -205,7 +206,8 @@ TEST_F(wire_client, incremental_fetch_session) {
     auto unknown = call<m::fetch_request, m::fetch_response>(fetch_for(id, -1, 987654, 1), 13);
     EXPECT_EQ(unknown.error_code, static_cast<int16_t>(error_code::fetch_session_id_not_found));
     // Closing (epoch -1) then using it again fails.
-    auto closed = call<m::fetch_request, m::fetch_response>(fetch_for(id, 0, r0.session_id, -1), 13);
+    auto closed =
+        call<m::fetch_request, m::fetch_response>(fetch_for(id, 0, r0.session_id, -1), 13);
     EXPECT_EQ(closed.error_code, 0);
     EXPECT_EQ(closed.session_id, 0);
     auto gone = call<m::fetch_request, m::fetch_response>(fetch_for(id, -1, r0.session_id, 4), 13);
@@ -221,7 +223,8 @@ TEST_F(wire_client, api_versions_fallback_and_unknown_topic_id) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(av.error_code, static_cast<int16_t>(error_code::unsupported_version));
     bool has_fetch = false;
-    for (const auto& k : av.api_keys) has_fetch |= k.api_key == 1 && k.min_version == 0;
+    for (const auto& k : av.api_keys)
+        has_fetch |= k.api_key == 1 && k.min_version == 0;
     EXPECT_TRUE(has_fetch);
 
     uuid bogus;

@@ -13,7 +13,9 @@ struct outcome {
     std::optional<std::string> message;
 };
 
-outcome from_meta(const cluster::meta_error& e) { return {to_error_code(e.code), e.message}; }
+outcome from_meta(const cluster::meta_error& e) {
+    return {to_error_code(e.code), e.message};
+}
 
 // Applies a full set of topic overrides (after validation by the metadata store).
 outcome apply_topic(request_context& ctx, const std::string& topic, const config_values& next,
@@ -44,7 +46,8 @@ std::vector<std::string> split(const std::string& s) {
 
 std::string join(const std::vector<std::string>& v) {
     std::string s;
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+    for (size_t i = 0; i < v.size(); ++i)
+        s += (i ? "," : "") + v[i];
     return s;
 }
 
@@ -65,7 +68,8 @@ task<m::alter_configs_response> handle_alter_configs(request_context& ctx,
             o = check_broker_resource(ctx, res.resource_name);
             auto& cfg = ctx.b.config();
             broker_config trial = cfg;
-            for (const auto& [k, _] : cfg.dynamic_values().all()) trial.erase_dynamic(k);
+            for (const auto& [k, _] : cfg.dynamic_values().all())
+                trial.erase_dynamic(k);
             for (const auto& c : res.configs) {
                 if (o.code != error_code::none) break;
                 if (!c.value) continue;
@@ -106,7 +110,9 @@ task<m::incremental_alter_configs_response> handle_incremental_alter_configs(
                         case 0:
                             if (c.value) next.set(c.name, *c.value);
                             break;
-                        case 1: next.erase(c.name); break;
+                        case 1:
+                            next.erase(c.name);
+                            break;
                         case 2:
                         case 3: {
                             if (def->type != config_type::list) {

@@ -24,7 +24,8 @@ task<m::create_topics_response> handle_create_topics(request_context& ctx,
         nt.name = t.name;
         nt.partitions = t.num_partitions;
         nt.replication_factor = t.replication_factor;
-        for (const auto& a : t.assignments) nt.assignments[a.partition_index] = a.broker_ids;
+        for (const auto& a : t.assignments)
+            nt.assignments[a.partition_index] = a.broker_ids;
         for (const auto& c : t.configs)
             if (c.value) nt.configs.set(c.name, *c.value);
         auto created = ctx.b.metadata().create_topic(nt, req.validate_only);

@@ -6,7 +6,8 @@
 namespace rill::broker {
 namespace {
 
-using presp = m::delete_records_response::delete_records_topic_result::delete_records_partition_result;
+using presp =
+    m::delete_records_response::delete_records_topic_result::delete_records_partition_result;
 
 struct item {
     presp* out = nullptr;

@@ -9,8 +9,10 @@ task<m::delete_topics_response> handle_delete_topics(request_context& ctx,
                                                      m::delete_topics_request& req) {
     m::delete_topics_response resp;
     std::vector<std::pair<std::optional<std::string>, protocol::uuid>> targets;
-    for (const auto& n : req.topic_names) targets.emplace_back(n, protocol::uuid{});
-    for (const auto& t : req.topics) targets.emplace_back(t.name, t.topic_id);
+    for (const auto& n : req.topic_names)
+        targets.emplace_back(n, protocol::uuid{});
+    for (const auto& t : req.topics)
+        targets.emplace_back(t.name, t.topic_id);
     bool enabled = ctx.b.config().get_bool("delete.topic.enable");
     for (auto& [name, id] : targets) {
         m::delete_topics_response::deletable_topic_result out;

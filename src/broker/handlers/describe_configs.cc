@@ -47,9 +47,8 @@ task<m::describe_configs_response> handle_describe_configs(request_context& ctx,
                 c.is_sensitive = e.sensitive;
                 if (v >= 1 && req.include_synonyms)
                     for (const auto& s : e.synonyms)
-                        c.synonyms.push_back(
-                            {s.name, e.sensitive ? std::nullopt : s.value,
-                             static_cast<int8_t>(s.source)});
+                        c.synonyms.push_back({s.name, e.sensitive ? std::nullopt : s.value,
+                                              static_cast<int8_t>(s.source)});
                 if (const auto* def = find_topic_config(e.name)) {
                     c.config_type = wire_config_type(def->type);
                     if (req.include_documentation) c.documentation = std::string(def->doc);

@@ -16,7 +16,8 @@ struct item {
     std::string dir;
 };
 
-bool wanted(const std::optional<std::vector<m::describe_log_dirs_request::describable_log_dir_topic>>& topics,
+bool wanted(const std::optional<
+                std::vector<m::describe_log_dirs_request::describable_log_dir_topic>>& topics,
             const topic_partition& tp) {
     if (!topics) return true;
     for (const auto& t : *topics)
@@ -54,7 +55,8 @@ task<m::describe_log_dirs_response> handle_describe_log_dirs(request_context& ct
         for (const auto& [topic, parts] : by_topic) {
             auto& t = r.topics.emplace_back();
             t.name = topic;
-            for (const item* it : parts) t.partitions.push_back({it->part->tp.partition, it->size, 0, false});
+            for (const item* it : parts)
+                t.partitions.push_back({it->part->tp.partition, it->size, 0, false});
         }
     }
     co_return resp;

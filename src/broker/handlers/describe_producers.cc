@@ -16,8 +16,8 @@ struct item {
 }  // namespace
 
 // The idempotent producers each partition knows: id, epoch, last sequence and timestamp.
-task<m::describe_producers_response> handle_describe_producers(
-    request_context& ctx, m::describe_producers_request& req) {
+task<m::describe_producers_response> handle_describe_producers(request_context& ctx,
+                                                               m::describe_producers_request& req) {
     auto& pm = ctx.b.partitions();
     m::describe_producers_response resp;
     std::vector<item> items;

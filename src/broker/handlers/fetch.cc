@@ -31,37 +31,37 @@ constexpr int32_t kReadCommitted = 1;
 boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_item>& items,
                                       bool read_committed, bool follower,
                                       std::shared_ptr<latch> waiter) {
-    co_await pm.run_on_owners(items, [waiter, read_committed, follower](partition& p,
-                                                                        fetch_item& it) {
-        presp& out = it.out;
-        it.bytes = 0;
-        if (p.removed) {
-            out.error_code = wire(error_code::not_leader_or_follower);
-            return;
-        }
-        auto& lg = *p.log;
-        if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
-            out.error_code = wire(it.current_leader_epoch > p.leader_epoch
-                                      ? error_code::unknown_leader_epoch
-                                      : error_code::fenced_leader_epoch);
-            return;
-        }
-        out.high_watermark = lg.high_watermark();
-        out.last_stable_offset = lg.last_stable_offset();
-        out.log_start_offset = lg.log_start_offset();
-        int64_t upper = follower         ? lg.log_end_offset()
-                        : read_committed ? out.last_stable_offset
-                                         : out.high_watermark;
-        auto r = lg.read(it.offset, it.max_bytes, upper);
-        if (!r) {
-            out.error_code = wire(to_error_code(r.error().code));
-            return;
-        }
-        out.error_code = 0;
-        it.bytes = r->bytes;
-        out.records = protocol::record_data::from_regions(std::move(r->regions));
-        if (it.bytes == 0 && waiter) p.add_waiter(waiter);
-    });
+    co_await pm.run_on_owners(
+        items, [waiter, read_committed, follower](partition& p, fetch_item& it) {
+            presp& out = it.out;
+            it.bytes = 0;
+            if (p.removed) {
+                out.error_code = wire(error_code::not_leader_or_follower);
+                return;
+            }
+            auto& lg = *p.log;
+            if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
+                out.error_code = wire(it.current_leader_epoch > p.leader_epoch
+                                          ? error_code::unknown_leader_epoch
+                                          : error_code::fenced_leader_epoch);
+                return;
+            }
+            out.high_watermark = lg.high_watermark();
+            out.last_stable_offset = lg.last_stable_offset();
+            out.log_start_offset = lg.log_start_offset();
+            int64_t upper = follower         ? lg.log_end_offset()
+                            : read_committed ? out.last_stable_offset
+                                             : out.high_watermark;
+            auto r = lg.read(it.offset, it.max_bytes, upper);
+            if (!r) {
+                out.error_code = wire(to_error_code(r.error().code));
+                return;
+            }
+            out.error_code = 0;
+            it.bytes = r->bytes;
+            out.records = protocol::record_data::from_regions(std::move(r->regions));
+            if (it.bytes == 0 && waiter) p.add_waiter(waiter);
+        });
 }
 
 }  // namespace
@@ -134,7 +134,8 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
             it.out.error_code = wire(v >= 13 ? error_code::unknown_topic_id
                                              : error_code::unknown_topic_or_partition);
         } else if (!(it.part = pm.find({topic->name, partition}))) {
-            bool exists = partition >= 0 && partition < static_cast<int32_t>(topic->partitions.size());
+            bool exists =
+                partition >= 0 && partition < static_cast<int32_t>(topic->partitions.size());
             it.out.error_code = wire(exists ? error_code::not_leader_or_follower
                                             : error_code::unknown_topic_or_partition);
         }
@@ -144,9 +145,11 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     if (session) {
         // Apply the request to the session: forgotten partitions, then added/changed ones.
         for (const auto& f : req.forgotten_topics_data) {
-            const cluster::topic_info* t = v >= 13 ? snap->find_topic(f.topic_id) : snap->find_topic(f.topic);
+            const cluster::topic_info* t =
+                v >= 13 ? snap->find_topic(f.topic_id) : snap->find_topic(f.topic);
             std::string name = t ? t->name : f.topic;
-            for (int32_t p : f.partitions) session->partitions.erase({name, p});
+            for (int32_t p : f.partitions)
+                session->partitions.erase({name, p});
         }
         for (const auto& t : req.topics) {
             const cluster::topic_info* topic = lookup(t);

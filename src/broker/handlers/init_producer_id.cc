@@ -10,7 +10,7 @@ namespace {
 // Producer ids come from durable blocks reserved in the metadata store, so an id is never
 // reused, even across restarts.
 class producer_id_source {
-public:
+  public:
     result<int64_t, error_code> next(cluster::metadata_store& store) {
         std::lock_guard lock(mu_);
         if (next_ >= end_) {
@@ -22,7 +22,7 @@ public:
         return next_++;
     }
 
-private:
+  private:
     static constexpr int32_t kBlock = 1000;
     std::mutex mu_;
     int64_t next_ = 0;

@@ -6,7 +6,8 @@
 namespace rill::broker {
 namespace {
 
-using presp = m::list_offsets_response::list_offsets_topic_response::list_offsets_partition_response;
+using presp =
+    m::list_offsets_response::list_offsets_topic_response::list_offsets_partition_response;
 
 constexpr int64_t kLatest = -1;
 constexpr int64_t kEarliest = -2;
@@ -50,13 +51,12 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
                 out.error_code = wire(error_code::unknown_topic_or_partition);
                 continue;
             }
-            if (rp.timestamp < kEarliestPendingUpload ||
-                (rp.timestamp == kMaxTimestamp && v < 7)) {
+            if (rp.timestamp < kEarliestPendingUpload || (rp.timestamp == kMaxTimestamp && v < 7)) {
                 out.error_code = wire(error_code::invalid_request);
                 continue;
             }
-            items.push_back({&out, std::move(part), rp.timestamp,
-                             v >= 4 ? rp.current_leader_epoch : -1});
+            items.push_back(
+                {&out, std::move(part), rp.timestamp, v >= 4 ? rp.current_leader_epoch : -1});
         }
     }
     co_await pm.run_on_owners(items, [v, read_committed](partition& p, item& it) {
@@ -66,9 +66,9 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
             return;
         }
         if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
-            out.error_code = wire(it.current_leader_epoch > p.leader_epoch
-                                      ? error_code::unknown_leader_epoch
-                                      : error_code::fenced_leader_epoch);
+            out.error_code =
+                wire(it.current_leader_epoch > p.leader_epoch ? error_code::unknown_leader_epoch
+                                                              : error_code::fenced_leader_epoch);
             return;
         }
         auto& lg = *p.log;

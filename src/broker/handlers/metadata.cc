@@ -19,7 +19,8 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     bool all = !req.topics || (v == 0 && req.topics->empty());
     if (all) {
-        for (const auto& [name, t] : snap->topics) resp.topics.push_back(describe_topic(t));
+        for (const auto& [name, t] : snap->topics)
+            resp.topics.push_back(describe_topic(t));
         co_return resp;
     }
     // v0-3 have no flag and auto-create whenever the broker allows it.

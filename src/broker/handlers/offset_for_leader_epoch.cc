@@ -49,9 +49,9 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
             return;
         }
         if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
-            it.out->error_code = wire(it.current_leader_epoch > p.leader_epoch
-                                          ? error_code::unknown_leader_epoch
-                                          : error_code::fenced_leader_epoch);
+            it.out->error_code =
+                wire(it.current_leader_epoch > p.leader_epoch ? error_code::unknown_leader_epoch
+                                                              : error_code::fenced_leader_epoch);
             return;
         }
         if (it.leader_epoch > p.leader_epoch) return;  // unknown epoch: -1 / -1

@@ -29,14 +29,16 @@ result<protocol::bytes, error_code> prepare_batch(const protocol::record_data& r
                                                   int16_t version, int64_t max_bytes) {
     if (records.is_null() || records.size() == 0) return unexpected(error_code::invalid_record);
     auto data = records.view();
-    if (static_cast<int64_t>(data.size()) > max_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
+    if (static_cast<int64_t>(data.size()) >
+        max_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
         return unexpected(error_code::message_too_large);
     auto magic = protocol::peek_magic(data);
     if (magic && *magic < 2) {
         if (version >= 3) return unexpected(error_code::invalid_record);
         auto converted = protocol::convert_legacy_message_set(data);
         if (!converted)
-            return unexpected(static_cast<error_code>(protocol::kafka_error_code(converted.error())));
+            return unexpected(
+                static_cast<error_code>(protocol::kafka_error_code(converted.error())));
         return std::move(*converted);
     }
     protocol::validate_options opts;
@@ -44,7 +46,8 @@ result<protocol::bytes, error_code> prepare_batch(const protocol::record_data& r
     opts.producer = true;
     auto h = protocol::validate_batch(data, opts);
     if (!h) return unexpected(static_cast<error_code>(protocol::kafka_error_code(h.error())));
-    if (static_cast<int64_t>(data.size()) > max_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
+    if (static_cast<int64_t>(data.size()) >
+        max_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
         return unexpected(error_code::message_too_large);
     if (h->codec() == protocol::compression_codec::zstd && version < 7)
         return unexpected(error_code::unsupported_compression_type);
@@ -73,7 +76,8 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
 
     std::vector<produce_item> items;
     size_t total_parts = 0;
-    for (const auto& t : req.topic_data) total_parts += t.partition_data.size();
+    for (const auto& t : req.topic_data)
+        total_parts += t.partition_data.size();
     items.reserve(total_parts);
     resp.responses.reserve(req.topic_data.size());
 
@@ -86,8 +90,9 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
         int64_t max_bytes = 0;
         bool compacted = false;
         if (topic) {
-            max_bytes = std::stoll(
-                topic_config_value("max.message.bytes", topic->configs, ctx.b.config()).value_or("1048588"));
+            max_bytes =
+                std::stoll(topic_config_value("max.message.bytes", topic->configs, ctx.b.config())
+                               .value_or("1048588"));
             compacted = topic_config_value("cleanup.policy", topic->configs, ctx.b.config())
                             .value_or("")
                             .find("compact") != std::string::npos;
@@ -127,7 +132,8 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
                 continue;
             }
             if (compacted && !all_records_keyed(*batch)) {
-                fail(error_code::invalid_record, "Compacted topic cannot accept message without key");
+                fail(error_code::invalid_record,
+                     "Compacted topic cannot accept message without key");
                 continue;
             }
             produce_item it;
@@ -143,46 +149,49 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
     bool wait_durable = req.acks == -1 && ctx.b.config().get_bool("rill.acks.all.fsync");
     auto ex = co_await boost::asio::this_coro::executor;
     std::map<size_t, std::vector<produce_item*>> by_shard;
-    for (auto& it : items) by_shard[it.part->shard].push_back(&it);
+    for (auto& it : items)
+        by_shard[it.part->shard].push_back(&it);
     auto appended = latch::make(ex, by_shard.size());
     auto durable = latch::make(ex, wait_durable ? items.size() : 0);
     // Flush callbacks may outlive this request (timeout): they only touch shared state.
     auto flush_failed = std::make_shared<std::vector<std::atomic<bool>>>(items.size());
-    for (size_t i = 0; i < items.size(); ++i) items[i].index = i;
+    for (size_t i = 0; i < items.size(); ++i)
+        items[i].index = i;
     int64_t now = wall_clock_ms();
     for (auto& [shard, group] : by_shard) {
-        boost::asio::post(pm.shard(shard), [group, appended, durable, flush_failed, wait_durable,
-                                            now] {
-            for (produce_item* it : group) {
-                partition& p = *it->part;
-                if (p.removed) {
-                    it->out->error_code = wire(error_code::not_leader_or_follower);
-                    if (wait_durable) durable->count_down();
-                    continue;
+        boost::asio::post(
+            pm.shard(shard), [group, appended, durable, flush_failed, wait_durable, now] {
+                for (produce_item* it : group) {
+                    partition& p = *it->part;
+                    if (p.removed) {
+                        it->out->error_code = wire(error_code::not_leader_or_follower);
+                        if (wait_durable) durable->count_down();
+                        continue;
+                    }
+                    auto r = p.log->append(it->batch, p.leader_epoch, now);
+                    if (!r) {
+                        it->out->error_code = wire(to_error_code(r.error().code));
+                        it->out->error_message = r.error().message;
+                        if (wait_durable) durable->count_down();
+                        continue;
+                    }
+                    it->out->base_offset = r->base_offset;
+                    it->out->log_append_time_ms = r->log_append_time;
+                    it->out->log_start_offset = r->log_start_offset;
+                    if (!r->duplicate) {
+                        p.log->set_high_watermark(p.log->log_end_offset());
+                        p.wake_waiters();
+                    }
+                    if (wait_durable)
+                        p.log->flush_up_to(
+                            r->last_offset + 1,
+                            [i = it->index, durable, flush_failed](const storage::status& st) {
+                                if (!st) (*flush_failed)[i] = true;
+                                durable->count_down();
+                            });
                 }
-                auto r = p.log->append(it->batch, p.leader_epoch, now);
-                if (!r) {
-                    it->out->error_code = wire(to_error_code(r.error().code));
-                    it->out->error_message = r.error().message;
-                    if (wait_durable) durable->count_down();
-                    continue;
-                }
-                it->out->base_offset = r->base_offset;
-                it->out->log_append_time_ms = r->log_append_time;
-                it->out->log_start_offset = r->log_start_offset;
-                if (!r->duplicate) {
-                    p.log->set_high_watermark(p.log->log_end_offset());
-                    p.wake_waiters();
-                }
-                if (wait_durable)
-                    p.log->flush_up_to(r->last_offset + 1,
-                                       [i = it->index, durable, flush_failed](const storage::status& st) {
-                                           if (!st) (*flush_failed)[i] = true;
-                                           durable->count_down();
-                                       });
-            }
-            appended->count_down();
-        });
+                appended->count_down();
+            });
     }
     co_await appended->wait();
     if (wait_durable &&

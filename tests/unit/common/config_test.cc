@@ -37,12 +37,12 @@ TEST(broker_config, defaults_overrides_and_unknown_keys) {
 }
 
 TEST(broker_config, invalid_values_are_refused_with_a_message) {
-    for (auto [k, val] : std::vector<std::pair<std::string, std::string>>{
-             {"num.partitions", "zero"},
-             {"num.partitions", "0"},
-             {"auto.create.topics.enable", "yes"},
-             {"log.cleanup.policy", "delete,shred"},
-             {"message.max.bytes", "99999999999"}}) {
+    for (auto [k, val] :
+         std::vector<std::pair<std::string, std::string>>{{"num.partitions", "zero"},
+                                                          {"num.partitions", "0"},
+                                                          {"auto.create.topics.enable", "yes"},
+                                                          {"log.cleanup.policy", "delete,shred"},
+                                                          {"message.max.bytes", "99999999999"}}) {
         config_values v;
         v.set(k, val);
         auto c = broker_config::make(v);
@@ -57,7 +57,7 @@ TEST(broker_config, dynamic_values_override_static_and_respect_read_only) {
     EXPECT_TRUE(c->set_dynamic("log.retention.ms", "1000"));
     EXPECT_EQ(c->log_retention_ms(), 1000);
     EXPECT_EQ(c->source("log.retention.ms"), config_source::dynamic_default_broker);
-    EXPECT_FALSE(c->set_dynamic("broker.id", "3"));       // read-only
+    EXPECT_FALSE(c->set_dynamic("broker.id", "3"));         // read-only
     EXPECT_FALSE(c->set_dynamic("log.retention.ms", "x"));  // invalid
     c->erase_dynamic("log.retention.ms");
     EXPECT_EQ(c->log_retention_ms(), 168LL * 3600 * 1000);

@@ -6,12 +6,14 @@ namespace rill::protocol {
 namespace {
 
 TEST(wire, varints_round_trip) {
-    const std::vector<int64_t> values = {0, 1, -1, 63, -64, 64, 300, -300, int64_t{1} << 40,
-                                         INT64_MIN, INT64_MAX};
+    const std::vector<int64_t> values = {
+        0, 1, -1, 63, -64, 64, 300, -300, int64_t{1} << 40, INT64_MIN, INT64_MAX};
     writer w;
-    for (int64_t v : values) w.write_varlong(v);
+    for (int64_t v : values)
+        w.write_varlong(v);
     reader r(w.buffer());
-    for (int64_t v : values) EXPECT_EQ(r.read_varlong(), v);
+    for (int64_t v : values)
+        EXPECT_EQ(r.read_varlong(), v);
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r.remaining(), 0u);
 }
