@@ -10,13 +10,15 @@ namespace {
 template <typename T>
 T load_be(const uint8_t* p) {
     T v = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | p[i]);
+    for (size_t i = 0; i < sizeof(T); ++i)
+        v = static_cast<T>((v << 8) | p[i]);
     return v;
 }
 
 template <typename T>
 void store_be(uint8_t* p, T v) {
-    for (size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<uint8_t>(v >> (8 * (sizeof(T) - 1 - i)));
+    for (size_t i = 0; i < sizeof(T); ++i)
+        p[i] = static_cast<uint8_t>(v >> (8 * (sizeof(T) - 1 - i)));
 }
 
 }  // namespace
@@ -24,7 +26,8 @@ void store_be(uint8_t* p, T v) {
 int32_t batch_header::last_sequence() const {
     if (base_sequence < 0) return -1;
     int64_t s = static_cast<int64_t>(base_sequence) + last_offset_delta;
-    if (s > std::numeric_limits<int32_t>::max()) s -= static_cast<int64_t>(std::numeric_limits<int32_t>::max()) + 1;
+    if (s > std::numeric_limits<int32_t>::max())
+        s -= static_cast<int64_t>(std::numeric_limits<int32_t>::max()) + 1;
     return static_cast<int32_t>(s);
 }
 

@@ -4,7 +4,9 @@
 
 namespace rill::protocol {
 
-double reader::read_float64() { return std::bit_cast<double>(read_be<uint64_t>()); }
+double reader::read_float64() {
+    return std::bit_cast<double>(read_be<uint64_t>());
+}
 
 uuid reader::read_uuid() {
     uuid u;
@@ -153,7 +155,9 @@ int32_t reader::read_array_length(bool compact, size_t min_element_size) {
     return static_cast<int32_t>(n);
 }
 
-void writer::write_float64(double v) { write_be<uint64_t>(std::bit_cast<uint64_t>(v)); }
+void writer::write_float64(double v) {
+    write_be<uint64_t>(std::bit_cast<uint64_t>(v));
+}
 
 void writer::write_uvarlong(uint64_t v) {
     while (v >= 0x80) {

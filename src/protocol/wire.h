@@ -52,7 +52,7 @@ struct file_region {
 // In-memory bytes are either owned (`owned`) or a view into a buffer kept alive by `keepalive`
 // (decoding views the request frame without copying it).
 class record_data {
-public:
+  public:
     record_data() = default;  // null
     static record_data from_bytes(bytes b) {
         record_data r;
@@ -84,7 +84,8 @@ public:
     size_t size() const {
         if (!regions_.empty()) {
             size_t n = 0;
-            for (const auto& r : regions_) n += static_cast<size_t>(r.length);
+            for (const auto& r : regions_)
+                n += static_cast<size_t>(r.length);
             return n;
         }
         return view_.size();
@@ -93,10 +94,11 @@ public:
         if (a.null_ != b.null_) return false;
         if (a.has_regions() || b.has_regions()) return false;  // regions compare by identity only
         return a.view_.size() == b.view_.size() &&
-               (a.view_.empty() || std::memcmp(a.view_.data(), b.view_.data(), a.view_.size()) == 0);
+               (a.view_.empty() ||
+                std::memcmp(a.view_.data(), b.view_.data(), a.view_.size()) == 0);
     }
 
-private:
+  private:
     bool null_ = true;
     bytes_view view_;
     std::shared_ptr<bytes> owned_;
@@ -105,7 +107,7 @@ private:
 };
 
 class reader {
-public:
+  public:
     reader() = default;
     explicit reader(bytes_view data, std::shared_ptr<const void> keepalive = {})
         : p_(data.data()), end_(data.data() + data.size()), keepalive_(std::move(keepalive)) {}
@@ -157,7 +159,7 @@ public:
     bytes_view read_view(size_t n);
     void skip(size_t n) { (void)read_view(n); }
 
-private:
+  private:
     template <typename T>
     T read_be() {
         if (remaining() < sizeof(T)) {
@@ -165,7 +167,8 @@ private:
             return 0;
         }
         T v = 0;
-        for (size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | p_[i]);
+        for (size_t i = 0; i < sizeof(T); ++i)
+            v = static_cast<T>((v << 8) | p_[i]);
         p_ += sizeof(T);
         return v;
     }
@@ -177,7 +180,7 @@ private:
 };
 
 class writer {
-public:
+  public:
     writer() = default;
     explicit writer(size_t reserve) { buf_.reserve(reserve); }
 
@@ -228,7 +231,7 @@ public:
     // Overwrites 4 bytes at `pos` with a big-endian int32 (size prefixes).
     void patch_int32(size_t pos, int32_t v);
 
-private:
+  private:
     template <typename T>
     void write_be(T v) {
         uint8_t tmp[sizeof(T)];
@@ -252,8 +255,8 @@ inline size_t uvarint_size(uint64_t v) {
     return n;
 }
 inline size_t varint_size(int32_t v) {
-    return uvarint_size(static_cast<uint32_t>((static_cast<uint32_t>(v) << 1) ^
-                                              static_cast<uint32_t>(v >> 31)));
+    return uvarint_size(
+        static_cast<uint32_t>((static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31)));
 }
 inline size_t varlong_size(int64_t v) {
     return uvarint_size((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
