@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     std::vector<net::listener_spec> listeners;
     for (const auto& uri : config.get_list("listeners")) {
         auto spec = net::parse_listener(uri);
-        if (!spec) return fail(spec.error());
+        if (!spec) return fail("listeners: " + spec.error());
         if (spec->name != "PLAINTEXT")
             return fail("listener " + uri + ": only PLAINTEXT listeners are supported so far");
         listeners.push_back(*spec);

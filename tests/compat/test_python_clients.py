@@ -118,6 +118,28 @@ class ConfluentKafkaTest(BrokerTestCase):
         fs = admin.delete_topics([topic])
         fs[topic].result(10)
 
+    def test_log_append_time_topic(self):
+        import time
+        from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer, TopicPartition
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
+        topic = "lat-" + uuid.uuid4().hex[:8]
+        admin.create_topics([NewTopic(topic, 1, 1, config={
+            "message.timestamp.type": "LogAppendTime"})])[topic].result(10)
+        p = Producer({"bootstrap.servers": self.broker.bootstrap})
+        before = int(time.time() * 1000)
+        p.produce(topic, value=b"x", timestamp=1000)  # an old create time, overwritten
+        p.flush(10)
+        c = Consumer({"bootstrap.servers": self.broker.bootstrap, "group.id": "unused"})
+        c.assign([TopicPartition(topic, 0, 0)])
+        msg = c.poll(10)
+        self.assertIsNotNone(msg)
+        kind, ts = msg.timestamp()
+        self.assertEqual(kind, TIMESTAMP_LOG_APPEND_TIME)
+        self.assertGreaterEqual(ts, before - 1000)
+        c.close()
+
 
 if __name__ == "__main__":
     unittest.main()

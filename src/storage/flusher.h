@@ -1,0 +1,95 @@
+// Durability off the caller's thread, with group commit.
+//
+// Each partition_log owns a `flush_state` shared with the `flusher`. The log publishes its log
+// end offset after every append and hands over the files of segments it rolls; the flusher
+// thread(s) fdatasync the dirty files and then mark everything below the published offset
+// durable. Requests that arrive while a sync runs are all served by the next single sync
+// (group commit), so N concurrent acks=all producers cost ~2 fdatasyncs, not N.
+//
+// Callbacks run exactly once, with ok or the sync error: inline on the requesting thread when
+// the offset is already durable (or the log already failed), otherwise on a flusher thread;
+// the broker posts them back to the partition's executor. A failed sync is sticky: the state
+// stays failed and every later request fails (the log goes offline).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/file_system.h"
+
+namespace rill::storage {
+
+using flush_callback = std::function<void(const status&)>;
+
+// Thread-safe.
+class flush_state {
+  public:
+    // `fs`/`dir`: the partition directory, fsynced after a roll created a segment file.
+    flush_state(int64_t durable_offset, std::shared_ptr<file_system> fs, std::string dir)
+        : fs_(std::move(fs)), dir_(std::move(dir)), durable_(durable_offset) {}
+
+    // Owner thread: everything below `leo` has been written (to the page cache).
+    void publish(int64_t leo) { published_.store(leo, std::memory_order_release); }
+    // Owner thread: the active segment's log file changed (after a roll); `sealed` are the
+    // files of the previous active segment, synced by the next flush.
+    void set_active(std::shared_ptr<file> active, std::vector<std::shared_ptr<file>> sealed);
+    // Offsets below this are durable.
+    int64_t durable() const { return durable_.load(std::memory_order_acquire); }
+    int64_t published() const { return published_.load(std::memory_order_acquire); }
+    std::optional<error> failure() const;
+
+    // Syncs the dirty files on the calling thread (flusher thread, or the owner for a
+    // synchronous flush) and completes the satisfied waiters. Returns the sync status.
+    status sync_now();
+
+  private:
+    friend class flusher;
+
+    std::shared_ptr<file_system> fs_;
+    std::string dir_;
+    mutable std::mutex mu_;
+    bool dir_dirty_ = false;
+    std::shared_ptr<file> active_;
+    std::vector<std::shared_ptr<file>> sealed_;
+    std::vector<std::pair<int64_t, flush_callback>> waiters_;
+    std::optional<error> failed_;
+    bool queued_ = false;
+    std::mutex sync_mu_;  // one sync at a time per log
+    std::atomic<int64_t> published_{0};
+    std::atomic<int64_t> durable_;
+};
+
+// Thread-safe. Owns `threads` flusher threads; the destructor completes queued work first.
+class flusher {
+  public:
+    explicit flusher(size_t threads = 1);
+    ~flusher();
+    flusher(const flusher&) = delete;
+    flusher& operator=(const flusher&) = delete;
+
+    // Calls `done` (may be empty) once every offset below `offset` is durable.
+    void request(const std::shared_ptr<flush_state>& st, int64_t offset, flush_callback done);
+
+    uint64_t syncs() const { return syncs_.load(); }
+
+  private:
+    void run();
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::shared_ptr<flush_state>> queue_;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+    std::atomic<uint64_t> syncs_{0};
+};
+
+}  // namespace rill::storage

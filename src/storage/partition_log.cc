@@ -1,0 +1,662 @@
+#include "storage/partition_log.h"
+
+#include <algorithm>
+#include <future>
+#include <limits>
+
+#include "protocol/record_batch.h"
+#include "storage/batch_scanner.h"
+#include "storage/format.h"
+#include "storage/logger.h"
+#include "storage/records.h"
+
+namespace rill::storage {
+
+using protocol::kBatchHeaderSize;
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+constexpr int32_t kMinBatchLength =
+    static_cast<int32_t>(kBatchHeaderSize - protocol::kBatchLogOverhead);
+
+}  // namespace
+
+partition_log::partition_log(options opts) : opts_(std::move(opts)) {}
+
+partition_log::~partition_log() = default;
+
+segment_config partition_log::seg_config() const {
+    segment_config c;
+    c.index_interval_bytes = opts_.config.index_interval_bytes;
+    c.max_index_entries = static_cast<size_t>(
+        std::max<int64_t>(1, opts_.config.segment_index_bytes / int64_t(kOffsetIndexEntrySize)));
+    return c;
+}
+
+void partition_log::run(std::function<void()> task) {
+    if (opts_.background)
+        opts_.background(std::move(task));
+    else
+        task();
+}
+
+void partition_log::go_offline(const error& e) {
+    if (!offline_) {
+        logger()->error("log {} goes offline: {} ({})", opts_.dir, e.message, errc_name(e.code));
+        offline_ = error(errc::log_offline, e.message);
+    }
+}
+
+void partition_log::remove_files(std::vector<std::string> paths) {
+    auto fs = opts_.fs;
+    run([fs, paths = std::move(paths)] {
+        for (const auto& p : paths) {
+            if (auto s = fs->unlink(p); !s && s.error().code != errc::not_found)
+                logger()->warn("could not remove {}: {}", p, s.error().message);
+        }
+    });
+}
+
+partition_checkpoint partition_log::make_checkpoint() const {
+    partition_checkpoint c;
+    c.recovery_point = std::min(flush_->durable(), leo_);
+    c.log_start = log_start_;
+    c.high_watermark = hwm_;
+    c.cleaner_offset = cleaner_offset_;
+    return c;
+}
+
+void partition_log::checkpoint() {
+    auto fs = opts_.fs;
+    std::string dir = opts_.dir;
+    std::string ck = make_checkpoint().serialize();
+    std::string ep = epochs_.serialize();
+    run([fs, dir, ck = std::move(ck), ep = std::move(ep)] {
+        auto s = write_file_atomic(
+            *fs, join_path(dir, kPartitionCheckpoint),
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ck.data()), ck.size()));
+        if (s)
+            s = write_file_atomic(
+                *fs, join_path(dir, kLeaderEpochCheckpoint),
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ep.data()), ep.size()));
+        if (!s) logger()->warn("checkpoint of {} failed: {}", dir, s.error().message);
+    });
+}
+
+result<std::unique_ptr<partition_log>> partition_log::open(options opts, int64_t now_ms) {
+    if (!opts.fs) opts.fs = posix_file_system();
+    opts.config.segment_bytes =
+        std::clamp<int64_t>(opts.config.segment_bytes, 1, std::numeric_limits<int32_t>::max());
+    std::unique_ptr<partition_log> log(new partition_log(std::move(opts)));
+    if (auto s = log->load(now_ms); !s) return unexpected{s.error()};
+    return log;
+}
+
+status partition_log::load(int64_t /*now_ms*/) {
+    file_system& fs = *opts_.fs;
+    const std::string& dir = opts_.dir;
+    if (auto s = fs.mkdir(dir); !s) return s;
+    auto names = fs.list(dir);
+    if (!names) return unexpected{names.error()};
+
+    // Leftovers of interrupted deletions, cleanings and checkpoint writes.
+    for (const auto& n : *names) {
+        std::string p = join_path(dir, n);
+        if (ends_with(n, kDeletedSuffix) || ends_with(n, kCleanedSuffix) || ends_with(n, ".tmp")) {
+            (void)fs.unlink(p);
+        } else if (ends_with(n, kSwapSuffix)) {
+            // A finished cleaner output: complete its installation.
+            std::string target = n.substr(0, n.size() - std::string(kSwapSuffix).size());
+            auto base = parse_offset_file_name(target, kLogSuffix);
+            if (!base) {
+                (void)fs.unlink(p);
+                continue;
+            }
+            if (auto s = fs.rename(p, join_path(dir, target)); !s) return s;
+            std::string stem = join_path(dir, offset_file_stem(*base));
+            (void)fs.unlink(stem + kIndexSuffix);
+            (void)fs.unlink(stem + kTimeIndexSuffix);
+            logger()->info("completed interrupted compaction swap of {}", target);
+        }
+    }
+    names = fs.list(dir);
+    if (!names) return unexpected{names.error()};
+
+    bool clean = fs.exists(join_path(dir, kCleanShutdownMarker));
+    partition_checkpoint ck;
+    if (auto data = read_whole_file(fs, join_path(dir, kPartitionCheckpoint))) {
+        auto parsed = partition_checkpoint::parse(std::string(data->begin(), data->end()));
+        if (parsed) {
+            ck = *parsed;
+        } else {
+            logger()->warn("{}: unreadable partition checkpoint, recovering the whole log", dir);
+            clean = false;
+        }
+    } else if (data.error().code != errc::not_found) {
+        return unexpected{data.error()};
+    } else {
+        if (clean) logger()->warn("{}: clean-shutdown marker without checkpoint", dir);
+        clean = false;
+    }
+    if (auto data = read_whole_file(fs, join_path(dir, kLeaderEpochCheckpoint))) {
+        if (auto parsed = leader_epoch_cache::parse(std::string(data->begin(), data->end())))
+            epochs_ = *parsed;
+        else
+            logger()->warn("{}: unreadable leader-epoch checkpoint, starting empty", dir);
+    }
+
+    std::vector<int64_t> bases;
+    for (const auto& n : *names)
+        if (auto b = parse_offset_file_name(n, kLogSuffix)) bases.push_back(*b);
+    std::sort(bases.begin(), bases.end());
+
+    size_t first_recover = bases.size();
+    if (!clean) {
+        first_recover = 0;
+        for (size_t i = 0; i < bases.size(); ++i)
+            if (bases[i] <= ck.recovery_point) first_recover = i;
+    }
+    open_info_.clean = clean;
+
+    segment_config cfg = seg_config();
+    for (size_t i = 0; i < bases.size(); ++i) {
+        std::string stem = join_path(dir, offset_file_stem(bases[i]));
+        bool recover = i >= first_recover;
+        bool have_indexes = fs.exists(stem + kIndexSuffix) && fs.exists(stem + kTimeIndexSuffix);
+        auto seg = segment::open(fs, dir, bases[i], cfg,
+                                 recover        ? segment::index_mode::none
+                                 : have_indexes ? segment::index_mode::trust
+                                                : segment::index_mode::rebuild);
+        if (!seg) return unexpected{seg.error()};
+        bool drop_rest = false;
+        if (!segments_.empty() && bases[i] < segments_.active()->next_offset()) {
+            logger()->error("{}: segment {} overlaps its predecessor; dropping it and all later",
+                            dir, bases[i]);
+            drop_rest = true;
+        } else if (recover) {
+            auto rr = (*seg)->recover();
+            if (!rr) return unexpected{rr.error()};
+            ++open_info_.segments_recovered;
+            if (rr->truncated_bytes > 0) {
+                open_info_.truncated_bytes += rr->truncated_bytes;
+                if (i + 1 == bases.size()) {
+                    logger()->warn("{}: truncated {} invalid bytes at the end of the log ({})", dir,
+                                   rr->truncated_bytes, rr->reason);
+                } else {
+                    logger()->error(
+                        "{}: CORRUPTION in the middle of the log: segment {} invalid at position "
+                        "{} "
+                        "({}); truncating there and dropping the {} later segments",
+                        dir, bases[i], rr->valid_bytes, rr->reason, bases.size() - i - 1);
+                    drop_rest = true;
+                }
+            }
+            segments_.push_back(*seg);
+        } else {
+            segments_.push_back(*seg);
+        }
+        if (drop_rest) {
+            size_t from =
+                segments_.empty() || segments_.active()->base_offset() != bases[i] ? i : i + 1;
+            for (size_t j = from; j < bases.size(); ++j) {
+                std::string st = join_path(dir, offset_file_stem(bases[j]));
+                for (const char* suf : {kLogSuffix, kIndexSuffix, kTimeIndexSuffix})
+                    (void)fs.unlink(st + suf);
+                ++open_info_.segments_dropped;
+            }
+            break;
+        }
+    }
+
+    if (segments_.empty()) {
+        auto seg = segment::create(fs, dir, std::max<int64_t>(ck.log_start, 0), cfg);
+        if (!seg) return unexpected{seg.error()};
+        segments_.push_back(*seg);
+    }
+    leo_ = segments_.active()->next_offset();
+    log_start_ =
+        std::clamp(std::max(ck.log_start, segments_.front()->base_offset()), int64_t(0), leo_);
+    hwm_ = std::clamp(ck.high_watermark, log_start_, leo_);
+    cleaner_offset_ = std::clamp(ck.cleaner_offset, log_start_, leo_);
+    epochs_.truncate_from(leo_);
+
+    auto snap = producers_.load_snapshot(fs, dir, leo_);
+    if (!snap) return unexpected{snap.error()};
+    if (auto s = rebuild_producer_state(snap->value_or(segments_.front()->base_offset())); !s)
+        return s;
+    producers_.remove_below(log_start_);
+
+    if (!clean) {
+        // Make the recovered state durable before trusting it as the recovery point.
+        for (size_t i = std::min(first_recover, segments_.size()); i < segments_.size(); ++i)
+            if (auto s = segments_[i]->sync(); !s) return s;
+        if (auto s = fs.sync_dir(dir); !s) return s;
+    }
+    flush_ = std::make_shared<flush_state>(leo_, opts_.fs, dir);
+    flush_->publish(leo_);
+    flush_->set_active(segments_.active()->log_file(), {});
+
+    // From here on the log may change: the marker must go before the first append.
+    if (clean) {
+        if (auto s = fs.unlink(join_path(dir, kCleanShutdownMarker)); !s) return s;
+        if (auto s = fs.sync_dir(dir); !s) return s;
+    }
+    std::string ckt = make_checkpoint().serialize();
+    if (auto s = write_file_atomic(
+            fs, join_path(dir, kPartitionCheckpoint),
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ckt.data()), ckt.size()));
+        !s)
+        return s;
+    if ((!clean && leo_ > 0) || open_info_.truncated_bytes > 0) {
+        logger()->info(
+            "{}: recovered, log start {}, log end {}, {} segments ({} re-validated, {} "
+            "bytes truncated)",
+            dir, log_start_, leo_, segments_.size(), open_info_.segments_recovered,
+            open_info_.truncated_bytes);
+    }
+    return {};
+}
+
+status partition_log::rebuild_producer_state(int64_t from_offset) {
+    for (const auto& seg : segments_) {
+        if (seg->next_offset() <= from_offset || seg->empty()) continue;
+        uint64_t start = 0;
+        if (seg->base_offset() < from_offset) {
+            auto loc = seg->find(from_offset);
+            if (!loc) return unexpected{loc.error()};
+            if (!*loc) continue;
+            start = (*loc)->position;
+        }
+        batch_scanner sc(*seg->log_file(), start, seg->size(), false);
+        for (;;) {
+            auto b = sc.next();
+            if (b.status == scan_status::io_error)
+                return unexpected{error(errc::io_error, b.reason)};
+            if (b.status != scan_status::ok) break;
+            if (b.header.base_offset >= from_offset) producers_.update(b.header);
+        }
+    }
+    return {};
+}
+
+bool partition_log::should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms) const {
+    const auto& a = segments_.active();
+    if (a->empty()) return false;
+    const auto& c = opts_.config;
+    if (a->size() + bytes > static_cast<uint64_t>(c.segment_bytes)) return true;
+    if (c.segment_ms != kNever && a->roll_base_ms() >= 0 &&
+        now_ms - a->roll_base_ms() >= c.segment_ms)
+        return true;
+    if (a->index_full()) return true;
+    if (last_offset - a->base_offset() > std::numeric_limits<int32_t>::max()) return true;
+    return false;
+}
+
+status partition_log::roll(int64_t now_ms) {
+    if (offline_) return unexpected{*offline_};
+    if (segments_.active()->empty()) return {};
+    return roll_locked(now_ms);
+}
+
+status partition_log::roll_locked(int64_t /*now_ms*/) {
+    auto old = segments_.active();
+    if (old->empty()) return {};
+    if (auto s = old->seal(); !s)
+        logger()->warn("seal of {} failed: {}", old->log_path(), s.error().message);
+    auto seg = segment::create(*opts_.fs, opts_.dir, leo_, seg_config());
+    if (!seg) {
+        go_offline(seg.error());
+        return unexpected{seg.error()};
+    }
+    flush_->set_active((*seg)->log_file(),
+                       {old->log_file(), old->offset_index_file(), old->time_index_file()});
+    segments_.push_back(*seg);
+    // Producer-state snapshot at the new segment's base offset, written off this thread.
+    auto fs = opts_.fs;
+    std::string dir = opts_.dir;
+    int64_t at = leo_;
+    run([fs, dir, at, snap = producers_] {
+        if (auto s = snap.write_snapshot(*fs, dir, at); !s)
+            logger()->warn("producer snapshot of {} failed: {}", dir, s.error().message);
+    });
+    return {};
+}
+
+result<append_result> partition_log::append(std::span<uint8_t> data, int32_t leader_epoch,
+                                            int64_t now_ms) {
+    if (closed_) return make_error(errc::shutting_down, "log closed");
+    if (!offline_) {
+        if (auto f = flush_->failure()) go_offline(*f);
+    }
+    if (offline_) return unexpected{*offline_};
+    if (data.empty()) return make_error(errc::invalid_argument, "no batches");
+
+    std::vector<protocol::batch_header> hdrs;
+    for (size_t pos = 0; pos < data.size();) {
+        auto h = protocol::parse_batch_header(data.subspan(pos));
+        if (!h || h->magic != 2 || h->batch_length < kMinBatchLength ||
+            h->total_size() > data.size() - pos || h->last_offset_delta < 0)
+            return make_error(errc::corrupt_batch,
+                              "malformed batch at byte " + std::to_string(pos));
+        pos += h->total_size();
+        hdrs.push_back(*h);
+    }
+
+    for (const auto& h : hdrs) {
+        auto r = producers_.check(h);
+        if (!r) return unexpected{r.error()};
+        if (r->has_value()) {
+            if (hdrs.size() != 1)
+                return make_error(errc::out_of_order_sequence,
+                                  "duplicate inside a multi-batch append");
+            const producer_batch& b = **r;
+            append_result ar;
+            ar.base_offset = b.first_offset;
+            ar.last_offset = b.last_offset;
+            ar.log_append_time = opts_.config.log_append_time ? b.timestamp : -1;
+            ar.log_start_offset = log_start_;
+            ar.duplicate = true;
+            return ar;
+        }
+    }
+
+    std::vector<batch_meta> metas;
+    metas.reserve(hdrs.size());
+    int64_t next = leo_;
+    int64_t records = 0;
+    size_t pos = 0;
+    for (auto& h : hdrs) {
+        uint8_t* p = data.data() + pos;
+        h.base_offset = next;
+        h.partition_leader_epoch = leader_epoch;
+        put_be64(p, static_cast<uint64_t>(next));
+        put_be32(p + protocol::kLeaderEpochOffset, static_cast<uint32_t>(leader_epoch));
+        if (opts_.config.log_append_time) {
+            h.attributes = static_cast<int16_t>(h.attributes | protocol::kAttrLogAppendTime);
+            h.max_timestamp = now_ms;
+            uint16_t attrs = static_cast<uint16_t>(h.attributes);
+            p[protocol::kAttributesOffset] = static_cast<uint8_t>(attrs >> 8);
+            p[protocol::kAttributesOffset + 1] = static_cast<uint8_t>(attrs);
+            put_be64(p + protocol::kMaxTimestampOffset, static_cast<uint64_t>(now_ms));
+            h.crc = protocol::compute_batch_crc(std::span<const uint8_t>(p, h.total_size()));
+            put_be32(p + protocol::kCrcOffset, h.crc);
+        }
+        metas.push_back(
+            {next, h.last_offset(), h.max_timestamp, static_cast<uint32_t>(h.total_size())});
+        next = h.last_offset() + 1;
+        records += h.record_count;
+        pos += h.total_size();
+    }
+    if (next - 1 < leo_) return make_error(errc::corrupt_batch, "offset overflow");
+
+    if (should_roll(data.size(), next - 1, now_ms)) {
+        if (auto s = roll_locked(now_ms); !s) return unexpected{s.error()};
+    }
+    if (auto s = segments_.active()->append(data, metas, now_ms); !s) {
+        if (segments_.active()->broken()) go_offline(s.error());
+        return unexpected{s.error()};
+    }
+    append_result ar;
+    ar.base_offset = leo_;
+    ar.last_offset = next - 1;
+    ar.log_append_time = opts_.config.log_append_time ? now_ms : -1;
+    leo_ = next;
+    flush_->publish(leo_);
+    if (epochs_.assign(leader_epoch, ar.base_offset)) checkpoint();
+    for (const auto& h : hdrs)
+        producers_.update(h);
+    ar.log_start_offset = log_start_;
+
+    unflushed_messages_ += records;
+    if (first_unflushed_ms_ < 0) first_unflushed_ms_ = now_ms;
+    if (unflushed_messages_ >= opts_.config.flush_messages) {
+        unflushed_messages_ = 0;
+        first_unflushed_ms_ = -1;
+        flush_up_to(leo_, nullptr);
+    }
+    return ar;
+}
+
+result<read_result> partition_log::read(int64_t offset, size_t max_bytes,
+                                        int64_t upper_bound) const {
+    if (offset < log_start_ || offset > leo_)
+        return make_error(errc::offset_out_of_range, "offset " + std::to_string(offset) +
+                                                         " outside [" + std::to_string(log_start_) +
+                                                         ", " + std::to_string(leo_) + "]");
+    read_result out;
+    if (offset == leo_) return out;
+    size_t i = segments_.index_for(offset);
+    uint64_t remaining = max_bytes;
+    for (; i < segments_.size(); ++i) {
+        const auto& seg = segments_[i];
+        if (seg->empty() || seg->next_offset() <= offset) continue;
+        uint64_t from = 0;
+        if (seg->base_offset() < offset) {
+            auto loc = seg->find(offset);
+            if (!loc) {
+                if (!out.regions.empty()) break;
+                return unexpected{loc.error()};
+            }
+            if (!*loc) continue;
+            from = (*loc)->position;
+        }
+        auto sl = seg->slice(from, remaining, upper_bound, out.regions.empty());
+        if (!sl) {
+            if (!out.regions.empty()) break;
+            return unexpected{sl.error()};
+        }
+        if (sl->batches == 0) break;
+        out.regions.push_back(
+            protocol::file_region{seg->log_file()->fd(), static_cast<int64_t>(sl->position),
+                                  static_cast<int64_t>(sl->length), seg->log_file()});
+        out.bytes += sl->length;
+        out.last_offset = sl->last_offset;
+        remaining = remaining > sl->length ? remaining - sl->length : 0;
+        if (sl->position + sl->length < seg->size() || remaining == 0) break;
+    }
+    return out;
+}
+
+result<std::optional<timestamp_hit>> partition_log::offset_for_timestamp(int64_t ts) const {
+    for (const auto& seg : segments_) {
+        if (seg->empty() || seg->max_timestamp() < ts || seg->next_offset() <= log_start_) continue;
+        auto loc = seg->find_timestamp(ts);
+        if (!loc) return unexpected{loc.error()};
+        if (!*loc) continue;
+        const auto& h = (*loc)->header;
+        timestamp_hit hit{h.base_offset, h.max_timestamp};
+        if (!h.log_append_time()) {
+            std::vector<uint8_t> buf(h.total_size());
+            auto n = seg->log_file()->pread((*loc)->position, buf);
+            if (!n) return unexpected{n.error()};
+            if (*n == buf.size()) {
+                if (h.codec() == protocol::compression_codec::none) {
+                    if (auto first = first_record_at_or_after(buf, ts))
+                        hit = {first->first, first->second};
+                } else if (auto rr = protocol::record_reader::open(buf)) {
+                    protocol::record_view v;
+                    while (rr->next(v)) {
+                        if (v.timestamp >= ts) {
+                            hit = {h.base_offset + v.offset_delta, v.timestamp};
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if (hit.offset < log_start_) {
+            // The batch straddles the log start: the answer cannot be below it.
+            hit.offset = log_start_;
+        }
+        return std::optional<timestamp_hit>(hit);
+    }
+    return std::optional<timestamp_hit>{};
+}
+
+timestamp_hit partition_log::max_timestamp() const {
+    timestamp_hit best;
+    for (const auto& seg : segments_) {
+        if (seg->max_timestamp() > best.timestamp) {
+            auto loc = seg->find_timestamp(seg->max_timestamp());
+            best.timestamp = seg->max_timestamp();
+            best.offset = (loc && *loc) ? (*loc)->header.base_offset : seg->base_offset();
+        }
+    }
+    return best;
+}
+
+void partition_log::set_high_watermark(int64_t hwm) {
+    hwm_ = std::clamp(hwm, log_start_, leo_);
+}
+
+int64_t partition_log::last_stable_offset() const {
+    if (lso_hook_) {
+        if (auto v = lso_hook_()) return std::min(*v, hwm_);
+    }
+    return hwm_;
+}
+
+void partition_log::flush_up_to(int64_t offset, flush_callback done) {
+    offset = std::min(offset, leo_);
+    if (opts_.flush) {
+        opts_.flush->request(flush_, offset, std::move(done));
+        return;
+    }
+    status st;
+    if (auto f = flush_->failure())
+        st = unexpected{*f};
+    else if (offset > flush_->durable())
+        st = flush_->sync_now();
+    if (!st) go_offline(st.error());
+    if (done) done(st);
+}
+
+status partition_log::flush() {
+    auto st = flush_->sync_now();
+    if (!st) go_offline(st.error());
+    unflushed_messages_ = 0;
+    first_unflushed_ms_ = -1;
+    return st;
+}
+
+void partition_log::maybe_flush(int64_t now_ms) {
+    if (auto f = flush_->failure()) go_offline(*f);
+    if (first_unflushed_ms_ >= 0 && opts_.config.flush_ms != kNever &&
+        now_ms - first_unflushed_ms_ >= opts_.config.flush_ms) {
+        unflushed_messages_ = 0;
+        first_unflushed_ms_ = -1;
+        flush_up_to(leo_, nullptr);
+    }
+}
+
+status partition_log::delete_front_segments(size_t count) {
+    for (size_t k = 0; k < count && segments_.size() > 1; ++k) {
+        auto seg = segments_.front();
+        auto paths = seg->rename_to_deleted(*opts_.fs);
+        if (!paths) {
+            go_offline(paths.error());
+            return unexpected{paths.error()};
+        }
+        segments_.pop_front();
+        remove_files(std::move(*paths));
+    }
+    return {};
+}
+
+result<size_t> partition_log::enforce_retention(int64_t now_ms) {
+    const auto& c = opts_.config;
+    // An expired, fully committed active segment is rolled so that it can go.
+    const auto& a = segments_.active();
+    if (!offline_ && !a->empty() && a->next_offset() <= hwm_ &&
+        (a->next_offset() <= log_start_ ||
+         (c.cleanup_delete && c.retention_ms >= 0 && a->max_timestamp() >= 0 &&
+          now_ms - a->max_timestamp() > c.retention_ms))) {
+        if (auto s = roll_locked(now_ms); !s) return unexpected{s.error()};
+    }
+    uint64_t total = segments_.total_bytes();
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+        const auto& s = segments_[i];
+        if (s->next_offset() > hwm_) break;
+        bool del = s->next_offset() <= log_start_;
+        if (!del && c.cleanup_delete) {
+            if (c.retention_ms >= 0 && s->max_timestamp() >= 0 &&
+                now_ms - s->max_timestamp() > c.retention_ms)
+                del = true;
+            else if (c.retention_bytes >= 0 &&
+                     total - s->size() >= static_cast<uint64_t>(c.retention_bytes))
+                del = true;
+        }
+        if (!del) break;
+        total -= s->size();
+        ++n;
+    }
+    if (n == 0) return size_t(0);
+    int64_t new_start = segments_[n]->base_offset();
+    if (auto s = delete_front_segments(n); !s) return unexpected{s.error()};
+    if (new_start > log_start_) {
+        log_start_ = new_start;
+        producers_.remove_below(log_start_);
+    }
+    cleaner_offset_ = std::max(cleaner_offset_, log_start_);
+    checkpoint();
+    logger()->info("{}: retention deleted {} segments, log start now {}", opts_.dir, n, log_start_);
+    return n;
+}
+
+result<int64_t> partition_log::delete_records(int64_t offset, int64_t now_ms) {
+    if (offset == -1) offset = hwm_;
+    if (offset < 0 || offset > hwm_)
+        return make_error(
+            errc::offset_out_of_range,
+            "delete_records offset " + std::to_string(offset) + " above high watermark");
+    if (offset > log_start_) {
+        log_start_ = offset;
+        cleaner_offset_ = std::max(cleaner_offset_, log_start_);
+        producers_.remove_below(log_start_);
+        checkpoint();
+    }
+    // Only segments below the log start go; time/size retention stays with its own schedule.
+    log_config saved = opts_.config;
+    opts_.config.cleanup_delete = false;
+    auto r = enforce_retention(now_ms);
+    opts_.config = saved;
+    if (!r) return unexpected{r.error()};
+    return log_start_;
+}
+
+status partition_log::close() {
+    if (closed_) return {};
+    closed_ = true;
+    if (offline_) return unexpected{*offline_};
+    if (auto s = segments_.active()->seal(); !s) return s;
+    if (auto s = flush(); !s) return s;
+    if (auto s = segments_.active()->sync(); !s) return s;
+    auto fs = opts_.fs;
+    std::string dir = opts_.dir;
+    std::string ck = make_checkpoint().serialize();
+    std::string ep = epochs_.serialize();
+    int64_t at = leo_;
+    auto snap = producers_;
+    std::promise<status> done;
+    auto fut = done.get_future();
+    run([&, fs, dir] {
+        auto bytes = [](const std::string& s) {
+            return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+        };
+        status s = snap.write_snapshot(*fs, dir, at);
+        if (s) s = write_file_atomic(*fs, join_path(dir, kPartitionCheckpoint), bytes(ck));
+        if (s) s = write_file_atomic(*fs, join_path(dir, kLeaderEpochCheckpoint), bytes(ep));
+        if (s)
+            s = write_file_atomic(*fs, join_path(dir, kCleanShutdownMarker), bytes(std::string()));
+        done.set_value(s);
+    });
+    return fut.get();
+}
+
+}  // namespace rill::storage

@@ -1,0 +1,199 @@
+// A partition's log: an ordered set of segments in one directory, with offsets assignment,
+// reads as file regions for sendfile, timestamp lookup, durability (flush policy and
+// flush_up_to for acks=all), checkpoints, crash recovery, retention, DeleteRecords, producer
+// state for idempotence and the hooks the cleaner needs.
+//
+// THREADING CONTRACT: a partition_log is single-writer. Every method is called on the
+// partition's owner executor only (never concurrently). The blocking ones (open, close,
+// flush, the synchronous fallback paths used when no flusher/background runner is given) are
+// documented as such and belong on a thread that may block. With a `flusher` and a
+// `background` runner configured (log_manager does both), append/read/enforce_retention never
+// call fsync: syncs, checkpoint writes, producer snapshots and file removal all run elsewhere.
+//
+// Files and crash safety: see storage/format.h (layout) and storage/checkpoint.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "protocol/wire.h"
+#include "storage/checkpoint.h"
+#include "storage/error.h"
+#include "storage/file_system.h"
+#include "storage/flusher.h"
+#include "storage/log_config.h"
+#include "storage/producer_state.h"
+#include "storage/segment_set.h"
+
+namespace rill::storage {
+
+struct append_result {
+    int64_t base_offset = -1;
+    int64_t last_offset = -1;
+    int64_t log_append_time = -1;  // -1 unless the log uses LogAppendTime
+    int64_t log_start_offset = 0;
+    bool duplicate = false;  // an idempotent retry: nothing written, original offsets returned
+};
+
+struct read_result {
+    // Whole batches, in order; each region's keepalive holds the segment file open.
+    std::vector<protocol::file_region> regions;
+    size_t bytes = 0;
+    int64_t last_offset = -1;  // last offset of the last batch returned; -1 when none
+};
+
+struct timestamp_hit {
+    int64_t offset = -1;
+    int64_t timestamp = -1;
+};
+
+struct open_info {
+    bool clean = false;             // the clean-shutdown marker was present
+    uint64_t truncated_bytes = 0;   // removed by recovery
+    size_t segments_recovered = 0;  // re-validated segments
+    size_t segments_dropped = 0;    // segments after a corrupt one, removed
+};
+
+// Runs a task on a background thread (FIFO). Empty: tasks run inline (blocking).
+using task_runner = std::function<void(std::function<void()>)>;
+
+class compaction_job;
+
+class partition_log {
+  public:
+    struct options {
+        std::shared_ptr<file_system> fs;
+        std::string dir;  // <log.dir>/<topic>-<partition>
+        log_config config;
+        flusher* flush = nullptr;  // nullable: then flushes run inline (blocking)
+        task_runner background;    // checkpoint writes, snapshots, file removal
+    };
+
+    // Opens or creates the log in opts.dir (blocking: recovery, index rebuilds, fsyncs).
+    static result<std::unique_ptr<partition_log>> open(options opts, int64_t now_ms);
+    ~partition_log();
+
+    // Appends the batches in `batches` (one or more whole magic-2 batches, CRC already
+    // validated by the caller). Stamps base offset and partition leader epoch in place, and
+    // for LogAppendTime logs the timestamps (recomputing the CRC). Checks producer state;
+    // an exact retry of one of the producer's last 5 batches returns its original offsets
+    // with duplicate = true. Errors: log_offline / io_error / disk_full (-> KAFKA_STORAGE_ERROR,
+    // nothing is acknowledged), corrupt_batch, out_of_order_sequence, invalid_producer_epoch.
+    result<append_result> append(std::span<uint8_t> batches, int32_t leader_epoch, int64_t now_ms);
+
+    // Whole batches starting with the one holding `offset`, while their last offset <
+    // upper_bound (pass the high watermark, LSO, or log_end_offset() for replicas), within
+    // max_bytes except that the first batch is always returned whole. Empty when offset ==
+    // log_end_offset(). offset_out_of_range when offset < log_start_offset() or > LEO.
+    result<read_result> read(int64_t offset, size_t max_bytes, int64_t upper_bound) const;
+
+    // The first record with timestamp >= ts (ListOffsets); nullopt when there is none.
+    result<std::optional<timestamp_hit>> offset_for_timestamp(int64_t ts) const;
+    // Largest timestamp in the log and the offset of its batch (ListOffsets -3).
+    timestamp_hit max_timestamp() const;
+
+    int64_t log_start_offset() const { return log_start_; }
+    int64_t log_end_offset() const { return leo_; }
+    int64_t high_watermark() const { return hwm_; }
+    // Set by the broker (single node: after the flush policy/acks; cluster: ISR). Clamped to
+    // [log_start, LEO].
+    void set_high_watermark(int64_t hwm);
+    // The last stable offset: the hook's value (first offset of the oldest open transaction)
+    // or the high watermark when no hook is set or it returns nullopt; never above the HWM.
+    int64_t last_stable_offset() const;
+    void set_last_stable_offset_hook(std::function<std::optional<int64_t>()> hook) {
+        lso_hook_ = std::move(hook);
+    }
+    // Offsets below this are durable (fdatasync'ed).
+    int64_t recovery_point() const { return flush_->durable(); }
+
+    // Durability. `done` runs once every offset below `offset` is durable (see flusher.h for
+    // the thread it runs on). Without a flusher, syncs inline (blocking).
+    void flush_up_to(int64_t offset, flush_callback done);
+    // Blocking flush of everything appended so far.
+    status flush();
+    // flush.ms policy: requests an asynchronous flush when the oldest unflushed append is
+    // older than flush_ms. Call periodically (log_manager does).
+    void maybe_flush(int64_t now_ms);
+    // Writes the partition and leader-epoch checkpoints (on the background runner).
+    void checkpoint();
+
+    // Deletes closed segments past retention.ms (by largest timestamp) / retention.bytes and
+    // those entirely below the log start offset. Never deletes data at or above the HWM.
+    // Returns the number of segments deleted.
+    result<size_t> enforce_retention(int64_t now_ms);
+    // DeleteRecords: advances the log start offset to `offset` (<= HWM, else
+    // offset_out_of_range) and deletes the segments below it.
+    result<int64_t> delete_records(int64_t offset, int64_t now_ms);
+    // Forces a roll of a non-empty active segment.
+    status roll(int64_t now_ms);
+
+    // Leader epochs (OffsetForLeaderEpoch): {largest epoch <= `epoch`, its end offset}.
+    std::optional<std::pair<int32_t, int64_t>> end_offset_for_epoch(int32_t epoch) const {
+        return epochs_.end_offset_for(epoch, leo_);
+    }
+    std::optional<int32_t> latest_epoch() const { return epochs_.latest_epoch(); }
+
+    const producer_state& producers() const { return producers_; }
+
+    // Compaction (cleanup.policy=compact): the owner prepares a job (cheap), the job runs on
+    // a background thread (reads immutable closed segments, writes *.cleaned files), and the
+    // owner installs it (renames). nullptr when nothing is cleanable.
+    std::shared_ptr<compaction_job> prepare_compaction(int64_t now_ms);
+    status install_compaction(compaction_job& job);
+    // prepare + run + install on the calling thread (tests, tools).
+    status compact_now(int64_t now_ms);
+
+    // Clean shutdown (blocking): flush, checkpoints, producer snapshot, clean-shutdown marker.
+    status close();
+
+    bool offline() const { return offline_.has_value(); }
+    const std::optional<error>& offline_error() const { return offline_; }
+    const open_info& opened() const { return open_info_; }
+    const std::string& dir() const { return opts_.dir; }
+    const log_config& config() const { return opts_.config; }
+    void set_config(const log_config& c) { opts_.config = c; }
+    size_t segment_count() const { return segments_.size(); }
+    uint64_t size_bytes() const { return segments_.total_bytes(); }
+    const segment_set& segments() const { return segments_; }
+
+  private:
+    explicit partition_log(options opts);
+
+    status load(int64_t now_ms);
+    status rebuild_producer_state(int64_t from_offset);
+    bool should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms) const;
+    status roll_locked(int64_t now_ms);
+    void remove_files(std::vector<std::string> paths);
+    status delete_front_segments(size_t count);
+    void run(std::function<void()> task);
+    segment_config seg_config() const;
+    void go_offline(const error& e);
+    partition_checkpoint make_checkpoint() const;
+
+    options opts_;
+    segment_set segments_;
+    std::shared_ptr<flush_state> flush_;
+    producer_state producers_;
+    leader_epoch_cache epochs_;
+    int64_t log_start_ = 0;
+    int64_t leo_ = 0;
+    int64_t hwm_ = 0;
+    int64_t cleaner_offset_ = 0;
+    int64_t unflushed_messages_ = 0;
+    int64_t first_unflushed_ms_ = -1;
+    std::optional<error> offline_;
+    std::function<std::optional<int64_t>()> lso_hook_;
+    open_info open_info_;
+    bool compaction_running_ = false;
+    bool closed_ = false;
+
+    friend class compaction_job;
+};
+
+}  // namespace rill::storage

@@ -1,0 +1,231 @@
+#include "storage/producer_state.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "protocol/crc32c.h"
+#include "storage/format.h"
+#include "storage/logger.h"
+
+namespace rill::storage {
+
+namespace {
+int32_t next_seq(int32_t s) {
+    return s == std::numeric_limits<int32_t>::max() ? 0 : s + 1;
+}
+}  // namespace
+
+const producer_entry* producer_state::find(int64_t producer_id) const {
+    auto it = producers_.find(producer_id);
+    return it == producers_.end() ? nullptr : &it->second;
+}
+
+result<std::optional<producer_batch>> producer_state::check(const protocol::batch_header& h) const {
+    if (h.producer_id < 0 || h.is_control()) return std::optional<producer_batch>{};
+    auto it = producers_.find(h.producer_id);
+    if (it == producers_.end()) return std::optional<producer_batch>{};
+    const producer_entry& e = it->second;
+    if (h.producer_epoch < e.epoch) {
+        return make_error(errc::invalid_producer_epoch,
+                          "producer " + std::to_string(h.producer_id) + " epoch " +
+                              std::to_string(h.producer_epoch) + " < " + std::to_string(e.epoch));
+    }
+    if (h.base_sequence < 0) return std::optional<producer_batch>{};
+    if (h.producer_epoch > e.epoch) {
+        if (h.base_sequence != 0)
+            return make_error(
+                errc::out_of_order_sequence,
+                "new epoch must start at sequence 0, got " + std::to_string(h.base_sequence));
+        return std::optional<producer_batch>{};
+    }
+    for (const auto& b : e.batches) {
+        if (b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
+            return std::optional<producer_batch>(b);
+    }
+    if (e.batches.empty()) return std::optional<producer_batch>{};
+    int32_t expected = next_seq(e.batches.back().last_seq);
+    if (h.base_sequence != expected)
+        return make_error(errc::out_of_order_sequence, "expected sequence " +
+                                                           std::to_string(expected) + ", got " +
+                                                           std::to_string(h.base_sequence));
+    return std::optional<producer_batch>{};
+}
+
+void producer_state::update(const protocol::batch_header& h) {
+    if (h.producer_id < 0) return;
+    producer_entry& e = producers_[h.producer_id];
+    if (h.producer_epoch != e.epoch) {
+        e.batches.clear();
+        e.epoch = h.producer_epoch;
+    }
+    e.last_timestamp = std::max(e.last_timestamp, h.max_timestamp);
+    if (h.is_control() || h.base_sequence < 0) return;
+    e.batches.push_back(producer_batch{h.base_sequence, h.last_sequence(), h.base_offset,
+                                       h.last_offset(), h.max_timestamp});
+    while (e.batches.size() > kProducerBatchesToRetain)
+        e.batches.pop_front();
+}
+
+void producer_state::remove_below(int64_t log_start_offset) {
+    for (auto it = producers_.begin(); it != producers_.end();) {
+        const auto& b = it->second.batches;
+        if (!b.empty() && b.back().last_offset < log_start_offset)
+            it = producers_.erase(it);
+        else
+            ++it;
+    }
+}
+
+namespace {
+struct out_buf {
+    std::vector<uint8_t> v;
+    void u8(uint8_t x) { v.push_back(x); }
+    void u16(uint16_t x) {
+        v.push_back(static_cast<uint8_t>(x >> 8));
+        v.push_back(static_cast<uint8_t>(x));
+    }
+    void u32(uint32_t x) {
+        size_t n = v.size();
+        v.resize(n + 4);
+        put_be32(&v[n], x);
+    }
+    void u64(uint64_t x) {
+        size_t n = v.size();
+        v.resize(n + 8);
+        put_be64(&v[n], x);
+    }
+};
+struct in_buf {
+    std::span<const uint8_t> d;
+    size_t p = 0;
+    bool ok = true;
+    bool need(size_t n) {
+        if (d.size() - p < n) ok = false;
+        return ok;
+    }
+    uint8_t u8() { return need(1) ? d[p++] : 0; }
+    uint16_t u16() {
+        if (!need(2)) return 0;
+        uint16_t x = static_cast<uint16_t>((d[p] << 8) | d[p + 1]);
+        p += 2;
+        return x;
+    }
+    uint32_t u32() {
+        if (!need(4)) return 0;
+        uint32_t x = get_be32(&d[p]);
+        p += 4;
+        return x;
+    }
+    uint64_t u64() {
+        if (!need(8)) return 0;
+        uint64_t x = get_be64(&d[p]);
+        p += 8;
+        return x;
+    }
+};
+}  // namespace
+
+std::vector<uint8_t> producer_state::serialize() const {
+    out_buf o;
+    for (char c : std::string("RPS1"))
+        o.u8(static_cast<uint8_t>(c));
+    o.u32(static_cast<uint32_t>(producers_.size()));
+    for (const auto& [id, e] : producers_) {
+        o.u64(static_cast<uint64_t>(id));
+        o.u16(static_cast<uint16_t>(e.epoch));
+        o.u64(static_cast<uint64_t>(e.last_timestamp));
+        o.u8(static_cast<uint8_t>(e.batches.size()));
+        for (const auto& b : e.batches) {
+            o.u32(static_cast<uint32_t>(b.first_seq));
+            o.u32(static_cast<uint32_t>(b.last_seq));
+            o.u64(static_cast<uint64_t>(b.first_offset));
+            o.u64(static_cast<uint64_t>(b.last_offset));
+            o.u64(static_cast<uint64_t>(b.timestamp));
+        }
+    }
+    o.u32(protocol::crc32c(0, o.v.data(), o.v.size()));
+    return std::move(o.v);
+}
+
+result<producer_state> producer_state::deserialize(std::span<const uint8_t> data) {
+    if (data.size() < 12 || std::string(data.begin(), data.begin() + 4) != "RPS1")
+        return make_error(errc::corrupt, "bad snapshot header");
+    uint32_t crc = get_be32(&data[data.size() - 4]);
+    if (protocol::crc32c(0, data.data(), data.size() - 4) != crc)
+        return make_error(errc::corrupt, "snapshot CRC mismatch");
+    in_buf in{data.subspan(0, data.size() - 4), 4};
+    producer_state st;
+    uint32_t n = in.u32();
+    for (uint32_t i = 0; i < n && in.ok; ++i) {
+        int64_t id = static_cast<int64_t>(in.u64());
+        producer_entry e;
+        e.epoch = static_cast<int16_t>(in.u16());
+        e.last_timestamp = static_cast<int64_t>(in.u64());
+        uint8_t nb = in.u8();
+        for (uint8_t j = 0; j < nb && in.ok; ++j) {
+            producer_batch b;
+            b.first_seq = static_cast<int32_t>(in.u32());
+            b.last_seq = static_cast<int32_t>(in.u32());
+            b.first_offset = static_cast<int64_t>(in.u64());
+            b.last_offset = static_cast<int64_t>(in.u64());
+            b.timestamp = static_cast<int64_t>(in.u64());
+            e.batches.push_back(b);
+        }
+        st.producers_[id] = std::move(e);
+    }
+    if (!in.ok || in.p != in.d.size()) return make_error(errc::corrupt, "snapshot truncated");
+    return st;
+}
+
+result<std::vector<int64_t>> list_snapshots(file_system& fs, const std::string& dir) {
+    auto names = fs.list(dir);
+    if (!names) return unexpected{names.error()};
+    std::vector<int64_t> out;
+    for (const auto& n : *names)
+        if (auto o = parse_offset_file_name(n, kSnapshotSuffix)) out.push_back(*o);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+status producer_state::write_snapshot(file_system& fs, const std::string& dir, int64_t offset,
+                                      size_t keep) const {
+    auto data = serialize();
+    std::string path = join_path(dir, offset_file_stem(offset) + kSnapshotSuffix);
+    if (auto s = write_file_atomic(fs, path, data); !s) return s;
+    auto snaps = list_snapshots(fs, dir);
+    if (!snaps) return unexpected{snaps.error()};
+    if (snaps->size() > keep) {
+        for (size_t i = 0; i + keep < snaps->size(); ++i)
+            (void)fs.unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
+    }
+    return {};
+}
+
+result<std::optional<int64_t>> producer_state::load_snapshot(file_system& fs,
+                                                             const std::string& dir,
+                                                             int64_t max_offset) {
+    producers_.clear();
+    auto snaps = list_snapshots(fs, dir);
+    if (!snaps) return unexpected{snaps.error()};
+    for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
+        std::string path = join_path(dir, offset_file_stem(*it) + kSnapshotSuffix);
+        if (*it > max_offset) {
+            (void)fs.unlink(path);
+            continue;
+        }
+        auto data = read_whole_file(fs, path);
+        if (!data) return unexpected{data.error()};
+        auto st = deserialize(*data);
+        if (!st) {
+            logger()->warn("ignoring unreadable producer snapshot {}: {}", path,
+                           st.error().message);
+            (void)fs.unlink(path);
+            continue;
+        }
+        *this = std::move(*st);
+        return std::optional<int64_t>(*it);
+    }
+    return std::optional<int64_t>{};
+}
+
+}  // namespace rill::storage
