@@ -13,6 +13,12 @@ inline int16_t wire(error_code e) {
     return static_cast<int16_t>(e);
 }
 
+// A client's current_leader_epoch against the partition's (KIP-320); -1 means "don't check".
+inline error_code check_leader_epoch(int32_t requested, int32_t current) {
+    if (requested < 0 || requested == current) return error_code::none;
+    return requested > current ? error_code::unknown_leader_epoch : error_code::fenced_leader_epoch;
+}
+
 inline error_code to_error_code(cluster::meta_errc e) {
     switch (e) {
         case cluster::meta_errc::topic_exists:

@@ -221,14 +221,8 @@ class embedded_store final : public metadata_store {
                                          "Replication factor: " + std::to_string(rf) +
                                              " larger than available brokers: " +
                                              std::to_string(cur->brokers.size()) + "."});
-        for (const auto& [k, v] : req.configs.all()) {
-            const config_def* def = find_topic_config(k);
-            if (!def)
-                return unexpected(
-                    meta_error{meta_errc::invalid_config, "Unknown topic config name: " + k});
-            if (auto r = validate_config_value(*def, v); !r)
-                return unexpected(meta_error{meta_errc::invalid_config, r.error()});
-        }
+        if (auto r = validate_topic_configs(req.configs); !r)
+            return unexpected(meta_error{meta_errc::invalid_config, r.error()});
         topic_info t;
         t.name = req.name;
         t.id = random_uuid();
@@ -299,14 +293,8 @@ class embedded_store final : public metadata_store {
         auto cur = snapshot();
         if (!cur->find_topic(name))
             return unexpected(meta_error{meta_errc::unknown_topic, "Unknown topic " + name});
-        for (const auto& [k, v] : configs.all()) {
-            const config_def* def = find_topic_config(k);
-            if (!def)
-                return unexpected(
-                    meta_error{meta_errc::invalid_config, "Unknown topic config name: " + k});
-            if (auto r = validate_config_value(*def, v); !r)
-                return unexpected(meta_error{meta_errc::invalid_config, r.error()});
-        }
+        if (auto r = validate_topic_configs(configs); !r)
+            return unexpected(meta_error{meta_errc::invalid_config, r.error()});
         if (validate_only) return {};
         auto next = std::make_shared<metadata_snapshot>(*cur);
         next->topics.at(name).configs = configs;

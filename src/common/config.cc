@@ -631,6 +631,15 @@ result<void, std::string> validate_config_value(const config_def& def, std::stri
     return {};
 }
 
+result<void, std::string> validate_topic_configs(const config_values& values) {
+    for (const auto& [k, v] : values.all()) {
+        const config_def* def = find_topic_config(k);
+        if (!def) return unexpected("Unknown topic config name: " + k);
+        if (auto r = validate_config_value(*def, v); !r) return r;
+    }
+    return {};
+}
+
 result<config_values, std::string> parse_properties(std::string_view text) {
     config_values out;
     size_t pos = 0;

@@ -61,6 +61,10 @@ const config_def* find_topic_config(std::string_view name);
 // Returns an error message when invalid.
 result<void, std::string> validate_config_value(const config_def& def, std::string_view value);
 
+class config_values;
+// Checks every key of a topic's overrides: known topic config and valid value.
+result<void, std::string> validate_topic_configs(const config_values& values);
+
 // A set of string values keyed by config name (what the user set; defaults are not stored).
 class config_values {
   public:

@@ -1,14 +1,7 @@
 // librdkafka's C API against the real rill binary (started per test suite on a free port).
 #include <librdkafka/rdkafka.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -17,66 +10,18 @@
 
 #include <gtest/gtest.h>
 
+#include "broker_process.h"
+
 namespace {
-
-int free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-}
-
-bool port_open(int port) {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(s);
-    return ok;
-}
 
 // One broker process for the whole suite.
 class broker_env : public ::testing::Environment {
   public:
     void SetUp() override {
-        port = free_port();
-        dir =
-            std::filesystem::temp_directory_path() / ("rill-rdkafka-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        const char* bin = std::getenv("RILL_BIN");
-        ASSERT_NE(bin, nullptr) << "RILL_BIN not set";
-        pid = ::fork();
-        if (pid == 0) {
-            std::string listeners = "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port);
-            std::string dirs = "log.dirs=" + (dir / "data").string();
-            std::string log = (dir / "broker.log").string();
-            FILE* f = std::freopen(log.c_str(), "w", stderr);
-            (void)f;
-            ::execl(bin, bin, "--override", listeners.c_str(), "--override", dirs.c_str(),
-                    "--override", "num.partitions=2", nullptr);
-            std::_Exit(127);
-        }
-        for (int i = 0; i < 400 && !port_open(port); ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        ASSERT_TRUE(port_open(port)) << "broker did not start";
+        ASSERT_TRUE(broker.start({"num.partitions=2"})) << "broker did not start";
     }
-    void TearDown() override {
-        ::kill(pid, SIGTERM);
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "unclean broker exit";
-        std::filesystem::remove_all(dir);
-    }
-    int port = 0;
-    pid_t pid = -1;
-    std::filesystem::path dir;
+    void TearDown() override { EXPECT_TRUE(broker.stop()) << "unclean broker exit"; }
+    rill::compat::broker_process broker;
 };
 
 broker_env* env = nullptr;

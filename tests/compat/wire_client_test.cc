@@ -1,19 +1,14 @@
 // Protocol-level behaviour of the real binary that no installed client exercises on demand:
 // incremental fetch sessions (KIP-227), ApiVersions fallback, topic ids. Requests are encoded
 // with Rill's generated codecs and sent over a plain socket.
-#include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
-#include <thread>
 
 #include <gtest/gtest.h>
+
+#include "broker_process.h"
 
 #include "protocol/generated/api.h"
 #include "protocol/generated/api_versions.h"
@@ -28,66 +23,12 @@ namespace {
 
 namespace m = messages;
 
-int free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-}
-
-int connect_to(int port) {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(s);
-        return -1;
-    }
-    return s;
-}
-
 class wire_client : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() {
-        port_ = free_port();
-        dir_ = std::filesystem::temp_directory_path() / ("rill-wire-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir_);
-        const char* bin = std::getenv("RILL_BIN");
-        ASSERT_NE(bin, nullptr);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::string l = "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port_);
-            std::string d = "log.dirs=" + (dir_ / "data").string();
-            FILE* f = std::freopen((dir_ / "broker.log").c_str(), "w", stderr);
-            (void)f;
-            ::execl(bin, bin, "--override", l.c_str(), "--override", d.c_str(), nullptr);
-            std::_Exit(127);
-        }
-        for (int i = 0; i < 400; ++i) {
-            int s = connect_to(port_);
-            if (s >= 0) {
-                ::close(s);
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-        FAIL() << "broker did not start";
-    }
-    static void TearDownTestSuite() {
-        ::kill(pid_, SIGTERM);
-        int st = 0;
-        ::waitpid(pid_, &st, 0);
-        std::filesystem::remove_all(dir_);
-    }
+    static void SetUpTestSuite() { ASSERT_TRUE(broker_.start()) << "broker did not start"; }
+    static void TearDownTestSuite() { EXPECT_TRUE(broker_.stop()); }
     void SetUp() override {
-        fd_ = connect_to(port_);
+        fd_ = compat::connect_loopback(broker_.port);
         ASSERT_GE(fd_, 0);
     }
     void TearDown() override { ::close(fd_); }
@@ -152,9 +93,7 @@ class wire_client : public ::testing::Test {
         return md.topics[0].topic_id;
     }
 
-    static inline int port_ = 0;
-    static inline pid_t pid_ = -1;
-    static inline std::filesystem::path dir_;
+    static inline compat::broker_process broker_;
     int fd_ = -1;
     int32_t corr_ = 0;
 };

@@ -40,10 +40,9 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
                 return;
             }
             auto& lg = *p.log;
-            if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
-                out.error_code = wire(it.current_leader_epoch > p.leader_epoch
-                                          ? error_code::unknown_leader_epoch
-                                          : error_code::fenced_leader_epoch);
+            if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+                e != error_code::none) {
+                out.error_code = wire(e);
                 return;
             }
             out.high_watermark = lg.high_watermark();

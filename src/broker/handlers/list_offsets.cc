@@ -65,10 +65,9 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
             out.error_code = wire(error_code::not_leader_or_follower);
             return;
         }
-        if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
-            out.error_code =
-                wire(it.current_leader_epoch > p.leader_epoch ? error_code::unknown_leader_epoch
-                                                              : error_code::fenced_leader_epoch);
+        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+            e != error_code::none) {
+            out.error_code = wire(e);
             return;
         }
         auto& lg = *p.log;

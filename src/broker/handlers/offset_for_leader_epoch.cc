@@ -48,10 +48,9 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;
         }
-        if (it.current_leader_epoch >= 0 && it.current_leader_epoch != p.leader_epoch) {
-            it.out->error_code =
-                wire(it.current_leader_epoch > p.leader_epoch ? error_code::unknown_leader_epoch
-                                                              : error_code::fenced_leader_epoch);
+        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+            e != error_code::none) {
+            it.out->error_code = wire(e);
             return;
         }
         if (it.leader_epoch > p.leader_epoch) return;  // unknown epoch: -1 / -1
