@@ -27,7 +27,7 @@ class broker_env : public ::testing::Environment {
 broker_env* env = nullptr;
 
 std::string bootstrap() {
-    return "127.0.0.1:" + std::to_string(env->port);
+    return env->broker.bootstrap();
 }
 
 rd_kafka_conf_t* make_conf(const std::map<std::string, std::string>& extra = {}) {
