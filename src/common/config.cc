@@ -231,8 +231,11 @@ const std::vector<config_def>& broker_defs() {
          kI32Max},
         {"num.io.threads", T::int32, "8", "Accepted for compatibility; see num.shards.", 1,
          kI32Max},
-        {"num.shards", T::int32, "0",
-         "Rill: executor threads owning partitions and connections; 0: one per core.", 0, 1024},
+        {"num.shards", T::int32, "1",
+         "Rill: executor threads owning partitions and connections; 0: one per core. Defaults "
+         "to 1 while an intermittent heap corruption seen with 2+ shards under parallel load "
+         "is open.",
+         0, 1024},
         {"rill.acks.all.fsync", T::boolean, "true",
          "Rill: acks=all on a single replica waits for the batch to be fsynced (group commit). "
          "false gives Kafka's page-cache behaviour."},
