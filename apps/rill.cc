@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -16,13 +17,17 @@
 #include <thread>
 #include <vector>
 
+#include "admin/coordinator_groups.h"
+#include "admin/server.h"
 #include "broker/broker.h"
+#include "broker/group_host.h"
 #include "broker/partition_manager.h"
 #include "cluster/metadata_store.h"
 #include "common/asio.h"
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "coordinator/group_coordinator.h"
 #include "net/server.h"
 #include "storage/file_system.h"
 #include "storage/log_manager.h"
@@ -51,6 +56,9 @@ std::string local_hostname() {
 
 int main(int argc, char** argv) {
     using namespace rill;
+    // A peer that closes while a response is being sent must cost only that connection:
+    // sendfile() has no MSG_NOSIGNAL, so SIGPIPE would otherwise kill the broker.
+    std::signal(SIGPIPE, SIG_IGN);
     std::string config_path;
     std::vector<std::pair<std::string, std::string>> overrides;
     for (int i = 1; i < argc; ++i) {
@@ -91,6 +99,7 @@ int main(int argc, char** argv) {
     auto made = broker_config::make(values, &unknown);
     if (!made) return fail(made.error());
     broker_config config = std::move(*made);
+    rill::set_log_level(config.get_string("rill.log.level"));  // validated by the config table
     auto log = rill::logger("rill");
     for (const auto& k : unknown)
         log->warn("unknown config key '{}' ignored", k);
@@ -154,6 +163,9 @@ int main(int argc, char** argv) {
     if (auto r = partitions.start(); !r) return fail(r.error());
 
     broker::broker b(config, *metadata, shards, &partitions);
+    coordinator::group_coordinator groups(broker::make_group_host(partitions), config, *metadata);
+    b.set_groups(&groups);
+    groups.start();
     net::server_limits limits;
     limits.max_request_bytes = static_cast<int32_t>(config.get_int("socket.request.max.bytes"));
     limits.idle_timeout_ms = config.get_int("connections.max.idle.ms");
@@ -173,6 +185,16 @@ int main(int argc, char** argv) {
         (*logs)->close();
         return fail(r.error());
     }
+    // The admin HTTP endpoint, on its own thread; an empty admin.listeners disables it.
+    admin::coordinator_groups admin_groups(groups);
+    std::unique_ptr<admin::server> admin_http;
+    if (auto uris = config.get_list("admin.listeners"); !uris.empty()) {
+        admin_http = std::make_unique<admin::server>(b, &server, &admin_groups);
+        if (auto r = admin_http->listen(uris); !r) {
+            (*logs)->close();
+            return fail(r.error());
+        }
+    }
 
     // Shutdown on SIGTERM / SIGINT.
     std::atomic<bool> stopping{false};
@@ -191,15 +213,23 @@ int main(int argc, char** argv) {
             ctx->run();
         });
     }
+    if (admin_http) {
+        admin_http->start();
+        admin_http->set_ready(true);
+    }
     log->info("rill started: node {}, {} shards, data in {}, cluster id {}", self.id, nshards,
               dirs.front(), metadata->snapshot()->cluster_id);
 
     while (!stopping)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (admin_http) admin_http->set_ready(false);  // probes see "booting" while we drain
+    // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so connections drain.
+    groups.stop();
     // In-flight requests finish (long polls end within their max wait); then stop.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (admin_http) admin_http->stop();
     partitions.stop();
     for (auto* ctx : shards)
         ctx->stop();

@@ -48,6 +48,19 @@ const std::array kApis = {
     RILL_API(incremental_alter_configs, 0, 1),
     RILL_API(describe_cluster, 0, 1),
     RILL_API(describe_producers, 0, 0),
+    // Classic consumer groups. OffsetCommit/OffsetFetch stop at v8: v9 belongs to KIP-848
+    // (member epochs), which librdkafka only uses with ConsumerGroupHeartbeat.
+    RILL_API(find_coordinator, 0, 5),
+    RILL_API(join_group, 0, 9),
+    RILL_API(sync_group, 0, 5),
+    RILL_API(heartbeat, 0, 4),
+    RILL_API(leave_group, 0, 5),
+    RILL_API(offset_commit, 0, 8),
+    RILL_API(offset_fetch, 0, 8),
+    RILL_API(list_groups, 0, 5),
+    RILL_API(describe_groups, 0, 5),
+    RILL_API(delete_groups, 0, 2),
+    RILL_API(offset_delete, 0, 0),
 };
 
 #undef RILL_API

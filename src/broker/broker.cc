@@ -2,6 +2,7 @@
 
 #include "broker/api_registry.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "protocol/frame.h"
 #include "protocol/generated/api.h"
 #include "protocol/generated/api_versions.h"
@@ -42,12 +43,14 @@ broker::broker(broker_config& config, cluster::metadata_store& metadata,
 awaitable<net::handler_result> broker::handle(const net::connection_info& conn,
                                               net::request_frame frame) {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    const auto started = std::chrono::steady_clock::now();
     protocol::reader r(*frame.data, frame.data);
     protocol::request_header_info h;
     const auto status = protocol::decode_request_header(r, h);
     const api_entry* entry = find_supported_api(h.api_key);
     auto close = [&](std::string_view why) {
         stats_.bad_requests++;
+        metrics::registry::global().record_bad_request();
         log()->warn("connection {} from {}: {} (api {} v{}, {} bytes); closing", conn.id, conn.peer,
                     why, h.api_key, h.api_version, frame.data->size());
         return net::handler_result{std::nullopt, true};
@@ -69,6 +72,11 @@ awaitable<net::handler_result> broker::handle(const net::connection_info& conn,
         h.api_version > entry->max_version)
         co_return close("unsupported API or version");
 
+    // One line per request at debug level (rill.log.level=debug); the compatibility matrix
+    // (tests/compat/test_client_matrix.py) reads the API versions each client used from it.
+    if (log()->should_log(spdlog::level::debug))
+        log()->debug("request {} v{} from connection {} client '{}' correlation {}", h.api->name,
+                     h.api_version, conn.id, h.client_id.value_or(""), h.correlation_id);
     request_context ctx{*this, conn, h.api_key, h.api_version, h.correlation_id, h.client_id};
     protocol::encode_response_header(w, h.correlation_id,
                                      h.api->response_header_version(h.api_version));
@@ -81,6 +89,8 @@ awaitable<net::handler_result> broker::handle(const net::connection_info& conn,
         co_return net::handler_result{std::nullopt, true};
     }
     if (!decoded) co_return close("malformed request body");
+    metrics::registry::global().record_request(h.api_key, h.api_version,
+                                               std::chrono::steady_clock::now() - started);
     // Trailing bytes after a parsed request are ignored (librdkafka 2.0.2 sends some, see
     // KAFKA-COMPAT.md §2.1).
     if (ctx.suppress_response) co_return net::handler_result{std::nullopt, ctx.close_connection};

@@ -19,6 +19,9 @@
 namespace rill::storage {
 class log_manager;
 }
+namespace rill::coordinator {
+class group_coordinator;
+}
 
 namespace rill::broker {
 
@@ -44,6 +47,9 @@ class broker {
     int32_t node_id() const { return node_id_; }
     broker_stats& stats() { return stats_; }
     fetch_session_cache& fetch_sessions() { return fetch_sessions_; }
+    // The consumer-group coordinator (set once at start-up, before serving).
+    coordinator::group_coordinator& groups() { return *groups_; }
+    void set_groups(coordinator::group_coordinator* g) { groups_ = g; }
 
   private:
     broker_config& config_;
@@ -53,6 +59,7 @@ class broker {
     int32_t node_id_;
     broker_stats stats_;
     fetch_session_cache fetch_sessions_;
+    coordinator::group_coordinator* groups_ = nullptr;
 };
 
 }  // namespace rill::broker

@@ -116,9 +116,11 @@ result<void, std::string> partition_manager::start() {
         for (const auto& [tp, err] : failed)
             log()->error("partition {} could not be loaded: {}", tp.dir_name(), err.message);
     }
-    reconcile(*snap);
+    reconcile();
+    // Called on the writer's thread with the snapshot just published; reconcile() reads the
+    // newest one itself (see there).
     metadata_.subscribe(
-        [this](std::shared_ptr<const cluster::metadata_snapshot> s) { on_metadata(std::move(s)); });
+        [this](const std::shared_ptr<const cluster::metadata_snapshot>&) { reconcile(); });
     for (size_t i = 0; i < shards_.size(); ++i) {
         periodic_.push_back(std::make_shared<periodic_state>(*shards_[i]));
         schedule_periodic(i);
@@ -137,12 +139,10 @@ void partition_manager::stop() {
     periodic_.clear();
 }
 
-void partition_manager::on_metadata(std::shared_ptr<const cluster::metadata_snapshot> snap) {
-    reconcile(*snap);
-}
-
-void partition_manager::reconcile(const cluster::metadata_snapshot& snap) {
+void partition_manager::reconcile() {
     std::lock_guard control(control_mu_);
+    auto latest = metadata_.snapshot();
+    const cluster::metadata_snapshot& snap = *latest;
     int64_t now = wall_clock_ms();
     std::vector<std::shared_ptr<partition>> removed;
     {
@@ -210,7 +210,7 @@ void partition_manager::reconcile(const cluster::metadata_snapshot& snap) {
                 pending_removal_.erase(p->tp);
             }
             // A topic recreated under the same name meanwhile gets its fresh log now.
-            reconcile(*metadata_.snapshot());
+            reconcile();
         });
     }
 }

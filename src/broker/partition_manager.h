@@ -17,6 +17,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "broker/latch.h"
@@ -76,23 +77,55 @@ class partition_manager {
     size_t shard_count() const { return shards_.size(); }
     storage::log_manager& logs() { return logs_; }
 
+    // GCC 12 miscompiles a lambda (or aggregate) temporary created inside a co_await
+    // expression: its members are destroyed twice. For `co_await pm.run_on_owners(items,
+    // [sp](...) {...})` with a captured shared_ptr `sp` that drops one reference too many: the
+    // object is freed while still in use, often from another shard (heap corruption). So `f`
+    // is taken by reference and copied here, outside any coroutine, and a temporary `f` is
+    // accepted only when destroying it twice is harmless (trivially destructible captures);
+    // otherwise name the lambda and pass the variable. Also never write such a temporary
+    // inside `co_await` elsewhere: build the awaitable in its own statement first.
+    template <typename F>
+    static constexpr bool safe_callable_arg =
+        std::is_lvalue_reference_v<F> || std::is_trivially_destructible_v<std::remove_cvref_t<F>>;
+
     // Runs `f(partition&)` on the partition's owner shard and returns its result to the
     // calling coroutine's executor.
     template <typename F>
-    boost::asio::awaitable<std::invoke_result_t<F&, partition&>> on_owner(
-        std::shared_ptr<partition> p, F f) {
-        using R = std::invoke_result_t<F&, partition&>;
-        co_return co_await boost::asio::co_spawn(
-            *shards_[p->shard],
-            [p, f = std::move(f)]() mutable -> boost::asio::awaitable<R> { co_return f(*p); },
-            boost::asio::use_awaitable);
+    boost::asio::awaitable<std::invoke_result_t<std::remove_cvref_t<F>&, partition&>> on_owner(
+        std::shared_ptr<partition> p, F&& f) {
+        static_assert(safe_callable_arg<F>,
+                      "pass a named callable: GCC 12 destroys captures of a temporary lambda in a "
+                      "co_await expression twice (see safe_callable_arg)");
+        return on_owner_impl(std::move(p), std::remove_cvref_t<F>(std::forward<F>(f)));
     }
 
     // Runs `f(partition&, Item&)` for every item whose `part` is set, on that partition's owner
     // shard, all shards in parallel, and resumes the caller when all are done. `Item` must
     // have a `std::shared_ptr<partition> part` member; items outlive the call.
     template <typename Item, typename F>
-    boost::asio::awaitable<void> run_on_owners(std::vector<Item>& items, F f) {
+    boost::asio::awaitable<void> run_on_owners(std::vector<Item>& items, F&& f) {
+        static_assert(safe_callable_arg<F>,
+                      "pass a named callable: GCC 12 destroys captures of a temporary lambda in a "
+                      "co_await expression twice (see safe_callable_arg)");
+        return run_on_owners_impl(items, std::remove_cvref_t<F>(std::forward<F>(f)));
+    }
+
+  private:
+    template <typename F>
+    boost::asio::awaitable<std::invoke_result_t<F&, partition&>> on_owner_impl(
+        std::shared_ptr<partition> p, F f) {
+        using R = std::invoke_result_t<F&, partition&>;
+        auto run = [p, f = std::move(f)]() mutable -> boost::asio::awaitable<R> {
+            co_return f(*p);
+        };
+        auto op =
+            boost::asio::co_spawn(*shards_[p->shard], std::move(run), boost::asio::use_awaitable);
+        co_return co_await std::move(op);
+    }
+
+    template <typename Item, typename F>
+    boost::asio::awaitable<void> run_on_owners_impl(std::vector<Item>& items, F f) {
         auto ex = co_await boost::asio::this_coro::executor;
         std::map<size_t, std::vector<Item*>> by_shard;
         for (auto& it : items)
@@ -109,9 +142,10 @@ class partition_manager {
         co_await done->wait();
     }
 
-  private:
-    void on_metadata(std::shared_ptr<const cluster::metadata_snapshot> snap);
-    void reconcile(const cluster::metadata_snapshot& snap);
+    // Brings the partitions in line with the newest metadata snapshot. The snapshot is read
+    // under control_mu_, so concurrent callers (the metadata writer's thread, a shard finishing
+    // a removal) never apply an older snapshot after a newer one.
+    void reconcile();
     void schedule_periodic(size_t shard);
     void run_periodic(size_t shard);
 

@@ -2,6 +2,7 @@
 
 #include "broker/broker.h"
 #include "broker/errors.h"
+#include "common/metrics.h"
 
 namespace rill::broker {
 
@@ -44,6 +45,19 @@ result<cluster::topic_info, protocol::error_code> auto_create_topic(broker& b,
         if (const auto* t = snap->find_topic(name)) return *t;
     }
     return unexpected(to_error_code(r.error().code));
+}
+
+result<void, topic_error> delete_topic(broker& b, const cluster::topic_info& t) {
+    if (!b.config().get_bool("delete.topic.enable"))
+        return unexpected(topic_error{error_code::topic_deletion_disabled,
+                                      "Topic deletion is disabled (delete.topic.enable=false)."});
+    if (t.internal)
+        return unexpected(
+            topic_error{error_code::invalid_request, "Internal topics cannot be deleted."});
+    if (auto r = b.metadata().delete_topic(t.name); !r)
+        return unexpected(topic_error{to_error_code(r.error().code), r.error().message});
+    metrics::registry::global().forget_topic(t.name);
+    return {};
 }
 
 }  // namespace rill::broker

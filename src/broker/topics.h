@@ -26,4 +26,14 @@ protocol::messages::metadata_response::metadata_response_topic describe_topic(
 result<cluster::topic_info, protocol::error_code> auto_create_topic(broker& b,
                                                                     const std::string& name);
 
+struct topic_error {
+    protocol::error_code code = protocol::error_code::none;
+    std::optional<std::string> message;
+};
+
+// Deletes the topic `t` of the current metadata as DeleteTopics does: refused when
+// delete.topic.enable is false (TOPIC_DELETION_DISABLED) and for internal topics
+// (INVALID_REQUEST); store errors mapped to Kafka codes. Shared with the admin endpoint.
+result<void, topic_error> delete_topic(broker& b, const cluster::topic_info& t);
+
 }  // namespace rill::broker

@@ -231,14 +231,20 @@ const std::vector<config_def>& broker_defs() {
          kI32Max},
         {"num.io.threads", T::int32, "8", "Accepted for compatibility; see num.shards.", 1,
          kI32Max},
-        {"num.shards", T::int32, "1",
-         "Rill: executor threads owning partitions and connections; 0: one per core. Defaults "
-         "to 1 while an intermittent heap corruption seen with 2+ shards under parallel load "
-         "is open.",
+        {"num.shards", T::int32, "0",
+         "Rill: executor threads owning partitions and connections; 0 (the default): one per "
+         "core.",
          0, 1024},
         {"rill.acks.all.fsync", T::boolean, "true",
          "Rill: acks=all on a single replica waits for the batch to be fsynced (group commit). "
          "false gives Kafka's page-cache behaviour."},
+        {"rill.log.level",
+         T::string,
+         "info",
+         "Rill: level of every logger at start (debug logs one line per request).",
+         -1e300,
+         1e300,
+         {"trace", "debug", "info", "warn", "error", "critical", "off"}},
         {"offsets.topic.num.partitions", T::int32, "50", "Partitions of __consumer_offsets.", 1,
          kI32Max},
         {"offsets.topic.replication.factor", T::int32, "3",

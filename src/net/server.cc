@@ -326,7 +326,10 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
             }
             *last_activity = now_ms();
             busy = true;
-            handler_result res = co_await handler_(info, request_frame{std::move(body)});
+            // The frame is built outside the co_await expression (GCC 12 may destroy
+            // temporaries of a co_await full-expression twice).
+            auto handling = handler_(info, request_frame{std::move(body)});
+            handler_result res = co_await std::move(handling);
             if (res.response) co_await write_response(sock, *res.response);
             busy = false;
             *last_activity = now_ms();

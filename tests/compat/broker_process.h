@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,7 +57,10 @@ class broker_process {
         if (!bin) return false;
         std::vector<std::string> args = {bin, "--override",
                                          "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port),
-                                         "--override", "log.dirs=" + (dir / "data").string()};
+                                         "--override", "log.dirs=" + (dir / "data").string(),
+                                         // No admin HTTP endpoint: parallel brokers would
+                                         // collide on its default port.
+                                         "--override", "admin.listeners="};
         for (const auto& o : overrides) {
             args.push_back("--override");
             args.push_back(o);
@@ -90,8 +94,22 @@ class broker_process {
         int status = 0;
         ::waitpid(pid, &status, 0);
         pid = -1;
+        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!ok) {
+            // Show how the broker ended before its directory goes.
+            std::ifstream log(dir / "broker.log");
+            std::string line;
+            std::vector<std::string> tail;
+            while (std::getline(log, line)) {
+                tail.push_back(line);
+                if (tail.size() > 40) tail.erase(tail.begin());
+            }
+            std::fprintf(stderr, "broker exited with status %d; last log lines:\n", status);
+            for (const auto& l : tail)
+                std::fprintf(stderr, "  %s\n", l.c_str());
+        }
         std::filesystem::remove_all(dir);
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        return ok;
     }
 
     std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port); }

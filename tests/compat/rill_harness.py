@@ -28,6 +28,8 @@ class Broker:
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="rill-compat-")
         self.port = port or free_port()
+        # Many brokers run in parallel: each gets its own admin HTTP port.
+        self.admin_port = free_port()
         self.overrides = dict(overrides or {})
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "broker.log")
@@ -36,10 +38,15 @@ class Broker:
     def bootstrap(self):
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self):
+        return f"http://127.0.0.1:{self.admin_port}"
+
     def start(self, timeout=20):
         args = [RILL_BIN, "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "--override", f"log.dirs={self.data_dir}/data",
-                "--override", "group.initial.rebalance.delay.ms=0"]
+                "--override", "group.initial.rebalance.delay.ms=0",
+                "--override", f"admin.listeners={self.admin_url}"]
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
         self.log = open(self.log_path, "ab")

@@ -49,7 +49,9 @@ class BrokerCliTest(unittest.TestCase):
             log = open(os.path.join(d, "out.log"), "wb")
             proc = subprocess.Popen([RILL_BIN, "--config", cfg, "--override",
                                      f"listeners=PLAINTEXT://127.0.0.1:{port}",
-                                     "--override", f"log.dirs={d}/data"],
+                                     "--override", f"log.dirs={d}/data",
+                                     # no admin endpoint: its default port may be taken
+                                     "--override", "admin.listeners="],
                                     stdout=log, stderr=subprocess.STDOUT)
             try:
                 import time

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -12,10 +13,20 @@
 
 #include "protocol/generated/api.h"
 #include "protocol/generated/api_versions.h"
+#include "protocol/generated/delete_groups.h"
+#include "protocol/generated/describe_groups.h"
 #include "protocol/generated/error_code.h"
 #include "protocol/generated/fetch.h"
+#include "protocol/generated/find_coordinator.h"
+#include "protocol/generated/heartbeat.h"
+#include "protocol/generated/join_group.h"
+#include "protocol/generated/leave_group.h"
+#include "protocol/generated/list_groups.h"
 #include "protocol/generated/metadata.h"
+#include "protocol/generated/offset_commit.h"
+#include "protocol/generated/offset_fetch.h"
 #include "protocol/generated/produce.h"
+#include "protocol/generated/sync_group.h"
 #include "protocol/record_batch.h"
 
 namespace rill::protocol {
@@ -25,7 +36,10 @@ namespace m = messages;
 
 class wire_client : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() { ASSERT_TRUE(broker_.start()) << "broker did not start"; }
+    static void SetUpTestSuite() {
+        ASSERT_TRUE(broker_.start({"group.initial.rebalance.delay.ms=0"}))
+            << "broker did not start";
+    }
     static void TearDownTestSuite() { EXPECT_TRUE(broker_.stop()); }
     void SetUp() override {
         fd_ = compat::connect_loopback(broker_.port);
@@ -172,6 +186,158 @@ TEST_F(wire_client, api_versions_fallback_and_unknown_topic_id) {
     ASSERT_EQ(f.responses.size(), 1u);
     EXPECT_EQ(f.responses[0].partitions[0].error_code,
               static_cast<int16_t>(error_code::unknown_topic_id));
+}
+
+int16_t err(error_code e) {
+    return static_cast<int16_t>(e);
+}
+
+// Every group error a client can provoke gets its Kafka code, and the group stays usable.
+TEST_F(wire_client, group_errors_keep_the_group_consistent) {
+    create_topic_and_produce("grp-wire", 5);
+    const std::string g = "wire-group";
+
+    m::find_coordinator_request fc;
+    fc.coordinator_keys = {g, "other-group"};
+    auto fr = call<m::find_coordinator_request, m::find_coordinator_response>(fc, 4);
+    ASSERT_EQ(fr.coordinators.size(), 2u);
+    for (const auto& c : fr.coordinators) {
+        EXPECT_EQ(c.error_code, 0);
+        EXPECT_EQ(c.port, broker_.port);
+    }
+
+    m::join_group_request jr;
+    jr.group_id = g;
+    jr.session_timeout_ms = 10;
+    jr.rebalance_timeout_ms = 10000;
+    jr.protocol_type = "consumer";
+    jr.protocols.push_back({"range", bytes{0, 1, 2}});
+    auto j = call<m::join_group_request, m::join_group_response>(jr, 5);
+    EXPECT_EQ(j.error_code, err(error_code::invalid_session_timeout));
+
+    // v4+: the first join hands out a member id (KIP-394).
+    jr.session_timeout_ms = 10000;
+    j = call<m::join_group_request, m::join_group_response>(jr, 5);
+    ASSERT_EQ(j.error_code, err(error_code::member_id_required));
+    ASSERT_FALSE(j.member_id.empty());
+    const std::string member = j.member_id;
+    jr.member_id = member;
+    j = call<m::join_group_request, m::join_group_response>(jr, 5);
+    ASSERT_EQ(j.error_code, 0);
+    const int32_t gen = j.generation_id;
+    EXPECT_GE(gen, 1);
+    EXPECT_EQ(j.leader, member);
+    ASSERT_EQ(j.members.size(), 1u);
+    EXPECT_EQ(j.members[0].metadata, (bytes{0, 1, 2}));
+    EXPECT_EQ(j.protocol_name, std::optional<std::string>("range"));
+
+    m::sync_group_request sr;
+    sr.group_id = g;
+    sr.generation_id = gen + 5;
+    sr.member_id = member;
+    sr.assignments.push_back({member, bytes{7, 8, 9}});
+    EXPECT_EQ((call<m::sync_group_request, m::sync_group_response>(sr, 3).error_code),
+              err(error_code::illegal_generation));
+    sr.generation_id = gen;
+    auto s = call<m::sync_group_request, m::sync_group_response>(sr, 3);
+    ASSERT_EQ(s.error_code, 0);
+    EXPECT_EQ(s.assignment, (bytes{7, 8, 9}));
+
+    m::heartbeat_request hb;
+    hb.group_id = g;
+    hb.member_id = member;
+    hb.generation_id = gen + 1;
+    EXPECT_EQ((call<m::heartbeat_request, m::heartbeat_response>(hb, 4).error_code),
+              err(error_code::illegal_generation));
+    hb.generation_id = gen;
+    hb.member_id = "nobody";
+    EXPECT_EQ((call<m::heartbeat_request, m::heartbeat_response>(hb, 4).error_code),
+              err(error_code::unknown_member_id));
+    hb.member_id = member;
+    EXPECT_EQ((call<m::heartbeat_request, m::heartbeat_response>(hb, 4).error_code), 0);
+
+    // Another protocol type cannot join this group (v3: no member-id round trip).
+    m::join_group_request other = jr;
+    other.member_id.clear();
+    other.protocol_type = "connect";
+    EXPECT_EQ((call<m::join_group_request, m::join_group_response>(other, 3).error_code),
+              err(error_code::inconsistent_group_protocol));
+
+    m::offset_commit_request oc;
+    oc.group_id = g;
+    oc.generation_id_or_member_epoch = gen + 3;
+    oc.member_id = member;
+    auto& t = oc.topics.emplace_back();
+    t.name = "grp-wire";
+    t.partitions.push_back({0, 3, -1, -1, std::string("meta")});
+    auto ocr = call<m::offset_commit_request, m::offset_commit_response>(oc, 8);
+    EXPECT_EQ(ocr.topics.at(0).partitions.at(0).error_code, err(error_code::illegal_generation));
+    oc.generation_id_or_member_epoch = gen;
+    oc.member_id = "nobody";
+    ocr = call<m::offset_commit_request, m::offset_commit_response>(oc, 8);
+    EXPECT_EQ(ocr.topics.at(0).partitions.at(0).error_code, err(error_code::unknown_member_id));
+    oc.member_id = member;
+    oc.topics[0].partitions[0].committed_metadata = std::string(5000, 'x');
+    ocr = call<m::offset_commit_request, m::offset_commit_response>(oc, 8);
+    EXPECT_EQ(ocr.topics.at(0).partitions.at(0).error_code,
+              err(error_code::offset_metadata_too_large));
+    oc.topics[0].partitions[0].committed_metadata = "meta";
+    auto& unknown = oc.topics.emplace_back();
+    unknown.name = "no-such-topic";
+    unknown.partitions.push_back({0, 1, -1, -1, std::nullopt});
+    ocr = call<m::offset_commit_request, m::offset_commit_response>(oc, 8);
+    EXPECT_EQ(ocr.topics.at(0).partitions.at(0).error_code, 0);
+    EXPECT_EQ(ocr.topics.at(1).partitions.at(0).error_code,
+              err(error_code::unknown_topic_or_partition));
+
+    m::offset_fetch_request of;
+    auto& fg = of.groups.emplace_back();
+    fg.group_id = g;  // topics null: everything committed
+    auto ofr = call<m::offset_fetch_request, m::offset_fetch_response>(of, 8);
+    ASSERT_EQ(ofr.groups.size(), 1u);
+    ASSERT_EQ(ofr.groups[0].topics.size(), 1u);
+    ASSERT_EQ(ofr.groups[0].topics[0].partitions.size(), 1u);
+    EXPECT_EQ(ofr.groups[0].topics[0].partitions[0].committed_offset, 3);
+    EXPECT_EQ(ofr.groups[0].topics[0].partitions[0].metadata, std::optional<std::string>("meta"));
+
+    // After all that the group is still stable with its one member and assignment.
+    m::describe_groups_request dr;
+    dr.groups = {g};
+    auto d = call<m::describe_groups_request, m::describe_groups_response>(dr, 5);
+    ASSERT_EQ(d.groups.size(), 1u);
+    EXPECT_EQ(d.groups[0].group_state, "Stable");
+    ASSERT_EQ(d.groups[0].members.size(), 1u);
+    EXPECT_EQ(d.groups[0].members[0].member_assignment, (bytes{7, 8, 9}));
+
+    m::list_groups_request lr;
+    lr.states_filter = {"stable"};
+    auto l = call<m::list_groups_request, m::list_groups_response>(lr, 4);
+    EXPECT_TRUE(std::any_of(l.groups.begin(), l.groups.end(),
+                            [&](const auto& x) { return x.group_id == g; }));
+
+    // A non-empty group cannot be deleted.
+    m::delete_groups_request del;
+    del.groups_names = {g};
+    auto dg = call<m::delete_groups_request, m::delete_groups_response>(del, 2);
+    EXPECT_EQ(dg.results.at(0).error_code, err(error_code::non_empty_group));
+
+    m::leave_group_request lv;
+    lv.group_id = g;
+    lv.members.push_back({"nobody", std::nullopt, std::nullopt});
+    lv.members.push_back({member, std::nullopt, std::string("test done")});
+    auto lvr = call<m::leave_group_request, m::leave_group_response>(lv, 5);
+    ASSERT_EQ(lvr.members.size(), 2u);
+    EXPECT_EQ(lvr.members[0].error_code, err(error_code::unknown_member_id));
+    EXPECT_EQ(lvr.members[1].error_code, 0);
+
+    d = call<m::describe_groups_request, m::describe_groups_response>(dr, 5);
+    EXPECT_EQ(d.groups.at(0).group_state, "Empty");
+    dg = call<m::delete_groups_request, m::delete_groups_response>(del, 2);
+    EXPECT_EQ(dg.results.at(0).error_code, 0);
+    d = call<m::describe_groups_request, m::describe_groups_response>(dr, 5);
+    EXPECT_EQ(d.groups.at(0).group_state, "Dead");
+    dg = call<m::delete_groups_request, m::delete_groups_response>(del, 2);
+    EXPECT_EQ(dg.results.at(0).error_code, err(error_code::group_id_not_found));
 }
 
 }  // namespace

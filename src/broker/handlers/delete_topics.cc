@@ -1,6 +1,7 @@
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
+#include "broker/topics.h"
 
 namespace rill::broker {
 
@@ -13,7 +14,6 @@ task<m::delete_topics_response> handle_delete_topics(request_context& ctx,
         targets.emplace_back(n, protocol::uuid{});
     for (const auto& t : req.topics)
         targets.emplace_back(t.name, t.topic_id);
-    bool enabled = ctx.b.config().get_bool("delete.topic.enable");
     for (auto& [name, id] : targets) {
         m::delete_topics_response::deletable_topic_result out;
         auto snap = ctx.b.metadata().snapshot();
@@ -23,16 +23,11 @@ task<m::delete_topics_response> handle_delete_topics(request_context& ctx,
         if (!t) {
             out.error_code =
                 wire(name ? error_code::unknown_topic_or_partition : error_code::unknown_topic_id);
-        } else if (!enabled) {
-            out.error_code = wire(error_code::topic_deletion_disabled);
-        } else if (t->internal) {
-            out.error_code = wire(error_code::invalid_request);
-            out.error_message = "Internal topics cannot be deleted.";
         } else {
             out.name = t->name;
             out.topic_id = t->id;
-            if (auto r = ctx.b.metadata().delete_topic(t->name); !r) {
-                out.error_code = wire(to_error_code(r.error().code));
+            if (auto r = delete_topic(ctx.b, *t); !r) {
+                out.error_code = wire(r.error().code);
                 out.error_message = r.error().message;
             }
         }

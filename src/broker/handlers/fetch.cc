@@ -5,6 +5,7 @@
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
 #include "broker/partition_manager.h"
+#include "common/metrics.h"
 
 namespace rill::broker {
 namespace {
@@ -31,36 +32,39 @@ constexpr int32_t kReadCommitted = 1;
 boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_item>& items,
                                       bool read_committed, bool follower,
                                       std::shared_ptr<latch> waiter) {
-    co_await pm.run_on_owners(
-        items, [waiter, read_committed, follower](partition& p, fetch_item& it) {
-            presp& out = it.out;
-            it.bytes = 0;
-            if (p.removed) {
-                out.error_code = wire(error_code::not_leader_or_follower);
-                return;
-            }
-            auto& lg = *p.log;
-            if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
-                e != error_code::none) {
-                out.error_code = wire(e);
-                return;
-            }
-            out.high_watermark = lg.high_watermark();
-            out.last_stable_offset = lg.last_stable_offset();
-            out.log_start_offset = lg.log_start_offset();
-            int64_t upper = follower         ? lg.log_end_offset()
-                            : read_committed ? out.last_stable_offset
-                                             : out.high_watermark;
-            auto r = lg.read(it.offset, it.max_bytes, upper);
-            if (!r) {
-                out.error_code = wire(to_error_code(r.error().code));
-                return;
-            }
-            out.error_code = 0;
-            it.bytes = r->bytes;
-            out.records = protocol::record_data::from_regions(std::move(r->regions));
-            if (it.bytes == 0 && waiter) p.add_waiter(waiter);
-        });
+    // GCC 12 destroys a lambda's captures twice when the lambda is a temporary inside a
+    // co_await expression (the shared_ptr here): build the awaitable in its own statement.
+    auto read_one = [waiter, read_committed, follower](partition& p, fetch_item& it) {
+        presp& out = it.out;
+        it.bytes = 0;
+        if (p.removed) {
+            out.error_code = wire(error_code::not_leader_or_follower);
+            return;
+        }
+        auto& lg = *p.log;
+        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+            e != error_code::none) {
+            out.error_code = wire(e);
+            return;
+        }
+        out.high_watermark = lg.high_watermark();
+        out.last_stable_offset = lg.last_stable_offset();
+        out.log_start_offset = lg.log_start_offset();
+        int64_t upper = follower         ? lg.log_end_offset()
+                        : read_committed ? out.last_stable_offset
+                                         : out.high_watermark;
+        auto r = lg.read(it.offset, it.max_bytes, upper);
+        if (!r) {
+            out.error_code = wire(to_error_code(r.error().code));
+            return;
+        }
+        out.error_code = 0;
+        it.bytes = r->bytes;
+        out.records = protocol::record_data::from_regions(std::move(r->regions));
+        if (it.bytes == 0 && waiter) p.add_waiter(waiter);
+    };
+    auto reads = pm.run_on_owners(items, read_one);
+    co_await std::move(reads);
 }
 
 }  // namespace
@@ -182,7 +186,8 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     auto ex = co_await boost::asio::this_coro::executor;
     bool may_wait = req.max_wait_ms > 0 && req.min_bytes > 0;
     auto waiter = may_wait ? latch::make(ex, 1) : nullptr;
-    co_await read_all(pm, items, read_committed, follower, waiter);
+    auto first_read = read_all(pm, items, read_committed, follower, waiter);
+    co_await std::move(first_read);
     size_t total = 0;
     bool errors = false;
     for (const auto& it : items) {
@@ -192,7 +197,8 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     if (may_wait && !errors && total < static_cast<size_t>(req.min_bytes)) {
         co_await waiter->wait(std::chrono::milliseconds(req.max_wait_ms));
         waiter->finish();
-        co_await read_all(pm, items, read_committed, follower, nullptr);
+        auto reread = read_all(pm, items, read_committed, follower, nullptr);
+        co_await std::move(reread);
     } else if (waiter) {
         waiter->finish();
     }
@@ -230,6 +236,22 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
             continue;
         }
         used += it->bytes;
+    }
+    // BrokerTopicMetrics: one fetch request per topic named, bytes per partition served.
+    // Unknown topics get no counters (bounded cardinality).
+    {
+        auto& reg = metrics::registry::global();
+        const std::string* last_topic = nullptr;
+        for (const fetch_item& it : items) {
+            if (!snap->find_topic(it.topic)) continue;
+            auto& counters = reg.topic(it.topic);
+            if (!last_topic || *last_topic != it.topic) counters.total_fetch.add();
+            last_topic = &it.topic;
+            if (it.out.error_code != 0) counters.failed_fetch.add();
+        }
+        for (const fetch_item* it : included)
+            if (it->out.records.size() > 0 && snap->find_topic(it->topic))
+                reg.topic(it->topic).bytes_out.add(it->out.records.size());
     }
     for (fetch_item* it : included) {
         if (resp.responses.empty() || resp.responses.back().topic != it->topic ||

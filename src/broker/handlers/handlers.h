@@ -9,19 +9,30 @@
 #include "protocol/generated/api_versions.h"
 #include "protocol/generated/create_partitions.h"
 #include "protocol/generated/create_topics.h"
+#include "protocol/generated/delete_groups.h"
 #include "protocol/generated/delete_records.h"
 #include "protocol/generated/delete_topics.h"
 #include "protocol/generated/describe_cluster.h"
 #include "protocol/generated/describe_configs.h"
+#include "protocol/generated/describe_groups.h"
 #include "protocol/generated/describe_log_dirs.h"
 #include "protocol/generated/describe_producers.h"
 #include "protocol/generated/fetch.h"
+#include "protocol/generated/find_coordinator.h"
+#include "protocol/generated/heartbeat.h"
 #include "protocol/generated/incremental_alter_configs.h"
 #include "protocol/generated/init_producer_id.h"
+#include "protocol/generated/join_group.h"
+#include "protocol/generated/leave_group.h"
+#include "protocol/generated/list_groups.h"
 #include "protocol/generated/list_offsets.h"
 #include "protocol/generated/metadata.h"
+#include "protocol/generated/offset_commit.h"
+#include "protocol/generated/offset_delete.h"
+#include "protocol/generated/offset_fetch.h"
 #include "protocol/generated/offset_for_leader_epoch.h"
 #include "protocol/generated/produce.h"
+#include "protocol/generated/sync_group.h"
 
 namespace rill::broker {
 
@@ -55,5 +66,20 @@ task<m::describe_log_dirs_response> handle_describe_log_dirs(request_context&,
                                                              m::describe_log_dirs_request&);
 task<m::describe_producers_response> handle_describe_producers(request_context&,
                                                                m::describe_producers_request&);
+
+// Consumer groups (handlers/groups.cc; the work is done by coordinator::group_coordinator).
+task<m::find_coordinator_response> handle_find_coordinator(request_context&,
+                                                           m::find_coordinator_request&);
+task<m::join_group_response> handle_join_group(request_context&, m::join_group_request&);
+task<m::sync_group_response> handle_sync_group(request_context&, m::sync_group_request&);
+task<m::heartbeat_response> handle_heartbeat(request_context&, m::heartbeat_request&);
+task<m::leave_group_response> handle_leave_group(request_context&, m::leave_group_request&);
+task<m::offset_commit_response> handle_offset_commit(request_context&, m::offset_commit_request&);
+task<m::offset_fetch_response> handle_offset_fetch(request_context&, m::offset_fetch_request&);
+task<m::list_groups_response> handle_list_groups(request_context&, m::list_groups_request&);
+task<m::describe_groups_response> handle_describe_groups(request_context&,
+                                                         m::describe_groups_request&);
+task<m::delete_groups_response> handle_delete_groups(request_context&, m::delete_groups_request&);
+task<m::offset_delete_response> handle_offset_delete(request_context&, m::offset_delete_request&);
 
 }  // namespace rill::broker

@@ -1,0 +1,53 @@
+#include "broker/group_host.h"
+
+#include "broker/errors.h"
+
+namespace rill::broker {
+
+namespace {
+
+struct watermark_item {
+    std::shared_ptr<partition> part;
+    std::pair<int64_t, int64_t> marks{-1, -1};
+};
+
+}  // namespace
+
+coordinator::coordinator_host make_group_host(partition_manager& pm) {
+    coordinator::coordinator_host h;
+    for (size_t i = 0; i < pm.shard_count(); ++i)
+        h.shards.push_back(&pm.shard(i));
+    h.shard_of = [&pm](const storage::topic_partition& tp) { return pm.shard_of(tp); };
+    h.log_of =
+        [&pm](const storage::topic_partition& tp) -> std::shared_ptr<storage::partition_log> {
+        auto p = pm.find(tp);
+        if (!p || p->removed) return nullptr;
+        return p->log;
+    };
+    h.append = [&pm](const storage::topic_partition& tp,
+                     protocol::bytes& batch) -> result<int64_t, error_code> {
+        auto p = pm.find(tp);
+        if (!p || p->removed) return unexpected(error_code::not_leader_or_follower);
+        auto r = p->log->append(batch, p->leader_epoch, wall_clock_ms());
+        if (!r) return unexpected(to_error_code(r.error().code));
+        p->log->set_high_watermark(p->log->log_end_offset());
+        p->wake_waiters();
+        return r->base_offset;
+    };
+    h.watermarks = [&pm](std::vector<storage::topic_partition> tps)
+        -> boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>> {
+        std::vector<watermark_item> items(tps.size());
+        for (size_t i = 0; i < tps.size(); ++i)
+            items[i].part = pm.find(tps[i]);
+        co_await pm.run_on_owners(items, [](partition& p, watermark_item& it) {
+            if (!p.removed) it.marks = {p.log->log_start_offset(), p.log->high_watermark()};
+        });
+        std::vector<std::pair<int64_t, int64_t>> out;
+        for (auto& it : items)
+            out.push_back(it.marks);
+        co_return out;
+    };
+    return h;
+}
+
+}  // namespace rill::broker

@@ -1,0 +1,165 @@
+// The classic consumer-group coordinator (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
+// OffsetCommit/OffsetFetch, ListGroups/DescribeGroups/DeleteGroups/OffsetDelete).
+//
+// Placement: group G lives on partition P = abs(java_hash(G)) % offsets.topic.num.partitions
+// of `__consumer_offsets`; its state is touched only on P's owner shard, and every state
+// change is written to P in Kafka's own record schemas (GroupMetadataKey/Value,
+// OffsetCommitKey/Value) before it is acknowledged. State is rebuilt from P when the broker
+// starts (COORDINATOR_LOAD_IN_PROGRESS until done).
+//
+// The read-only views below are what the admin endpoint and metrics use; Kafka handlers use
+// the protocol entry points in handlers/*.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <functional>
+
+#include "cluster/metadata_store.h"
+#include "common/asio.h"
+#include "common/config.h"
+#include "common/result.h"
+#include "protocol/generated/delete_groups.h"
+#include "protocol/generated/describe_groups.h"
+#include "protocol/generated/error_code.h"
+#include "protocol/generated/heartbeat.h"
+#include "protocol/generated/join_group.h"
+#include "protocol/generated/leave_group.h"
+#include "protocol/generated/list_groups.h"
+#include "protocol/generated/offset_commit.h"
+#include "protocol/generated/offset_delete.h"
+#include "protocol/generated/offset_fetch.h"
+#include "protocol/generated/sync_group.h"
+#include "storage/log_manager.h"
+#include "storage/partition_log.h"
+
+namespace rill::coordinator {
+
+struct member_view {
+    std::string member_id;
+    std::optional<std::string> group_instance_id;
+    std::string client_id;
+    std::string client_host;
+    // Partitions assigned to this member, decoded from the consumer-protocol assignment
+    // (empty for non-"consumer" protocol types).
+    std::vector<std::pair<std::string, int32_t>> assignment;
+};
+
+struct group_view {
+    std::string group_id;
+    // Kafka state names: "Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead".
+    std::string state;
+    std::string protocol_type;  // "consumer" for Kafka consumers; "" for offsets-only groups
+    std::string protocol;       // chosen assignor, e.g. "range"
+    int32_t generation = 0;
+    std::optional<std::string> leader_id;
+    std::vector<member_view> members;
+};
+
+// One committed partition of a group with its lag.
+struct partition_lag_view {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t committed_offset = -1;
+    int64_t log_end_offset = -1;  // the partition's high watermark
+    int64_t lag = 0;              // max(0, high watermark - max(committed, log start))
+    // The member that owns the partition now, if any ("" when none).
+    std::string member_id;
+    std::string client_id;
+    std::string client_host;
+    std::optional<std::string> group_instance_id;
+};
+
+// What the coordinator needs from the broker, as functions so this library does not depend on
+// the broker's (the broker's handlers depend on this one).
+struct coordinator_host {
+    std::vector<boost::asio::io_context*> shards;
+    // Any thread: the shard that owns `tp`.
+    std::function<size_t(const storage::topic_partition&)> shard_of;
+    // Owner shard only: the hosted log of `tp`, or nullptr.
+    std::function<std::shared_ptr<storage::partition_log>(const storage::topic_partition&)> log_of;
+    // Owner shard only: appends one batch (offsets are stamped in place), advances the high
+    // watermark and wakes fetchers. Returns the base offset or the error.
+    std::function<result<int64_t, protocol::error_code>(const storage::topic_partition&,
+                                                        protocol::bytes&)>
+        append;
+    // Any executor: {log start offset, high watermark} of each partition, {-1, -1} when the
+    // partition is not hosted here.
+    std::function<boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>>(
+        std::vector<storage::topic_partition>)>
+        watermarks;
+};
+
+// Who sent a request (JoinGroup records it; DescribeGroups shows it).
+struct client_info {
+    std::string client_id;
+    std::string host;
+};
+
+inline constexpr const char* kOffsetsTopic = "__consumer_offsets";
+
+// Kafka's placement: abs(Java String.hashCode(group)) % partitions.
+int32_t partition_for_group(const std::string& group_id, int32_t partitions);
+
+class group_coordinator {
+  public:
+    group_coordinator(coordinator_host host, broker_config& config,
+                      cluster::metadata_store& metadata);
+    ~group_coordinator();
+    group_coordinator(const group_coordinator&) = delete;
+    group_coordinator& operator=(const group_coordinator&) = delete;
+
+    // Starts loading every hosted __consumer_offsets partition (in the background, on the
+    // owner shards) and the periodic timers (sessions, rebalance deadlines, offset expiry).
+    void start();
+    // Stops timers and fails waiting requests with COORDINATOR_NOT_AVAILABLE. Call on the way
+    // down, before the shards stop.
+    void stop();
+
+    // Creates __consumer_offsets when it does not exist yet. Any thread; NONE or the error.
+    protocol::error_code ensure_offsets_topic();
+
+    // ---- protocol entry points: any executor; each resumes the caller on its executor ----
+    boost::asio::awaitable<protocol::messages::join_group_response> join_group(
+        protocol::messages::join_group_request req, int16_t version, client_info client);
+    boost::asio::awaitable<protocol::messages::sync_group_response> sync_group(
+        protocol::messages::sync_group_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::heartbeat_response> heartbeat(
+        protocol::messages::heartbeat_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::leave_group_response> leave_group(
+        protocol::messages::leave_group_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::offset_commit_response> offset_commit(
+        protocol::messages::offset_commit_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::offset_fetch_response> offset_fetch(
+        protocol::messages::offset_fetch_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::list_groups_response> list_groups(
+        protocol::messages::list_groups_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::describe_groups_response> describe_groups(
+        protocol::messages::describe_groups_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::delete_groups_response> delete_groups(
+        protocol::messages::delete_groups_request req, int16_t version);
+    boost::asio::awaitable<protocol::messages::offset_delete_response> offset_delete(
+        protocol::messages::offset_delete_request req, int16_t version);
+
+    // ---- admin views: any executor; they hop to the owner shards and back ----
+    // Every group this broker coordinates, members included.
+    boost::asio::awaitable<std::vector<group_view>> list_groups();
+    // nullopt when the group is unknown here.
+    boost::asio::awaitable<std::optional<group_view>> describe_group(std::string group_id);
+    // Committed offsets of the group with lag; empty when unknown or nothing committed.
+    boost::asio::awaitable<std::vector<partition_lag_view>> group_lag(std::string group_id);
+    // Deletes an empty group (tombstones written): NONE, GROUP_ID_NOT_FOUND,
+    // NON_EMPTY_GROUP, COORDINATOR_LOAD_IN_PROGRESS.
+    boost::asio::awaitable<protocol::error_code> delete_group(std::string group_id);
+
+    struct impl;
+
+  private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rill::coordinator
