@@ -276,6 +276,8 @@ asio::awaitable<response> produce_record(context& ctx, request& req) {
     response err;
     const auto* t = find_topic(*snap, req, err);
     if (!t) co_return err;
+    if (t->internal)  // only the group coordinator writes __consumer_offsets
+        co_return error_response(400, "Cannot produce to internal topic " + t->name);
     auto body = parse_json_object(req, err);
     if (!body) co_return err;
     auto key = decode_produce_data(body->contains("key") ? &(*body)["key"] : nullptr, "key");

@@ -9,7 +9,7 @@
 //                       lists only partitions with news (records, watermark changes, errors)
 //
 // Thread-safety: the cache is shared by all shards (mutex); a session is used by one request
-// at a time (its own mutex, held for the whole fetch).
+// at a time (its own mutex, held for the whole fetch; a second request meanwhile is refused).
 #pragma once
 
 #include <cstdint>

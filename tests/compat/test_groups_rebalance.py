@@ -128,6 +128,8 @@ class RebalanceTest(BrokerTestCase):
             self.assertTrue(wait_for(lambda: len(t.owned_by("c1")) == PARTITIONS, 40),
                             "partitions did not move: %s\n%s" % (t.owner, self.broker.tail()))
             moved = time.time() - killed
+            print("partitions moved %.1f s after kill -9 (session.timeout.ms=6000)" % moved,
+                  file=sys.stderr)
             # Not before the session timeout (6 s), and not much after it.
             self.assertGreater(moved, 4.0)
             self.assertLess(moved, 30.0)

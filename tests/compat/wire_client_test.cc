@@ -206,6 +206,26 @@ TEST_F(wire_client, group_errors_keep_the_group_consistent) {
         EXPECT_EQ(c.port, broker_.port);
     }
 
+    // Only the coordinator writes __consumer_offsets.
+    {
+        std::vector<record> recs(1);
+        recs[0].key = bytes{1};
+        recs[0].value = bytes{2};
+        auto batch = build_batch(batch_spec{}, recs);
+        ASSERT_TRUE(batch);
+        m::produce_request pr;
+        pr.acks = 1;
+        pr.timeout_ms = 5000;
+        auto& t = pr.topic_data.emplace_back();
+        t.name = "__consumer_offsets";
+        auto& p = t.partition_data.emplace_back();
+        p.index = 0;
+        p.records = record_data::from_bytes(std::move(*batch));
+        auto resp = call<m::produce_request, m::produce_response>(pr, 9);
+        EXPECT_EQ(resp.responses.at(0).partition_responses.at(0).error_code,
+                  err(error_code::invalid_topic_exception));
+    }
+
     m::join_group_request jr;
     jr.group_id = g;
     jr.session_timeout_ms = 10;

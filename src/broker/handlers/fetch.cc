@@ -99,8 +99,11 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
                 resp.error_code = wire(error_code::fetch_session_id_not_found);
                 co_return resp;
             }
-            session_lock = std::unique_lock(session->mu);
-            if (req.session_epoch != session->next_epoch) {
+            // Never block a shard thread on a session another fetch is using (that fetch
+            // may be suspended on this same thread): a concurrent request on one session
+            // cannot carry the right epoch anyway.
+            session_lock = std::unique_lock(session->mu, std::try_to_lock);
+            if (!session_lock.owns_lock() || req.session_epoch != session->next_epoch) {
                 resp.error_code = wire(error_code::invalid_fetch_session_epoch);
                 co_return resp;
             }
