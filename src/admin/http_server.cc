@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 
 #include "common/logging.h"
+#include "net/server.h"
 
 namespace rill::admin {
 
@@ -45,41 +46,19 @@ http_server::~http_server() {
 }
 
 result<void, std::string> http_server::listen(const std::string& host, uint16_t port) {
-    boost::system::error_code ec;
-    std::vector<tcp::endpoint> endpoints;
-    if (host.empty() || host == "0.0.0.0") {
-        endpoints.emplace_back(tcp::v4(), port);
-    } else if (host == "::") {
-        endpoints.emplace_back(tcp::v6(), port);
-    } else {
-        auto addr = asio::ip::make_address(host, ec);
-        if (!ec) {
-            endpoints.emplace_back(addr, port);
-        } else {
-            tcp::resolver resolver(ctx_);
-            auto results = resolver.resolve(host, std::to_string(port), ec);
-            if (ec) return unexpected("cannot resolve admin host '" + host + "': " + ec.message());
-            for (const auto& r : results)
-                endpoints.push_back(r.endpoint());
-        }
-    }
-    std::string last_error = "no address for admin host '" + host + "'";
+    auto endpoints = net::listen_endpoints(ctx_, host, port, "admin");
+    if (!endpoints) return unexpected(endpoints.error());
+    std::string last_error;
     bool bound = false;
-    for (const auto& ep : endpoints) {
-        auto acc = std::make_unique<tcp::acceptor>(ctx_);
-        acc->open(ep.protocol(), ec);
-        if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
-        if (!ec) acc->bind(ep, ec);
-        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            last_error = "cannot listen on " + ep.address().to_string() + ":" +
-                         std::to_string(ep.port()) + " (admin): " + ec.message();
+    for (const auto& ep : *endpoints) {
+        auto acc = net::open_acceptor(ctx_, ep, "admin");
+        if (!acc) {
+            last_error = acc.error();
             continue;
         }
         log()->info("admin endpoint listening on http://{}:{}", ep.address().to_string(),
-                    acc->local_endpoint().port());
-        acceptors_.push_back(std::move(acc));
+                    (*acc)->local_endpoint().port());
+        acceptors_.push_back(std::move(*acc));
         bound = true;
     }
     if (!bound) return unexpected(last_error);

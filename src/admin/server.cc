@@ -7,6 +7,7 @@
 #include "broker/broker.h"
 #include "broker/latch.h"
 #include "broker/partition_manager.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "net/server.h"
 
@@ -31,12 +32,6 @@ bool same_secret(std::string_view a, std::string_view b) {
     for (size_t i = 0; i < a.size(); ++i)
         diff |= static_cast<unsigned>(a[i]) ^ static_cast<unsigned>(i < b.size() ? b[i] : 0);
     return diff == 0;
-}
-
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 }  // namespace
@@ -232,7 +227,7 @@ asio::awaitable<void> lag_sampler(context& ctx) {
                     seen.insert(g.group_id);
                     auto op = ctx.groups->group_lag(g.group_id);
                     auto lags = co_await std::move(op);
-                    record_lag_sample(ctx, g.group_id, total_lag(lags), now_ms());
+                    record_lag_sample(ctx, g.group_id, total_lag(lags), wall_clock_ms());
                 }
                 std::erase_if(ctx.lag_history,
                               [&](const auto& kv) { return !seen.contains(kv.first); });

@@ -1,11 +1,8 @@
-// Confluent-REST-v3-shaped data routes under /v3/clusters/{cluster_id}: topics, configs,
 // partitions, records (produce and browse), consumer groups with lag, brokers.
 //
 // Topic creation and deletion go through the same calls as the CreateTopics and DeleteTopics
 // handlers (metadata_store::create_topic, broker::delete_topic); producing goes through the
 // Produce handler's append path (broker::append_batches).
-#include <unistd.h>
-
 #include "admin/context.h"
 #include "admin/encoding.h"
 #include "broker/append.h"
@@ -13,6 +10,7 @@
 #include "broker/errors.h"
 #include "broker/partition_manager.h"
 #include "broker/topics.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "protocol/record_batch.h"
 
@@ -321,7 +319,7 @@ asio::awaitable<response> produce_record(context& ctx, request& req) {
         partition = static_cast<int32_t>(ctx.next_partition++ % static_cast<uint32_t>(nparts));
     }
 
-    int64_t timestamp = broker::wall_clock_ms();
+    int64_t timestamp = rill::wall_clock_ms();
     if (auto ts = body->find("timestamp"); ts != body->end() && !ts->is_null()) {
         if (ts->is_number_integer()) {
             timestamp = ts->get<int64_t>();
@@ -372,23 +370,6 @@ asio::awaitable<response> produce_record(context& ctx, request& req) {
         {"value",
          value_size || rec.value ? json{{"type", "BINARY"}, {"size", value_size}} : json(nullptr)}};
     co_return response::json_body(out);
-}
-
-// Reads the bytes of file regions (on the admin thread: never on a shard).
-std::optional<protocol::bytes> read_regions(const std::vector<protocol::file_region>& regions) {
-    protocol::bytes out;
-    for (const auto& r : regions) {
-        size_t at = out.size();
-        out.resize(at + static_cast<size_t>(r.length));
-        int64_t done = 0;
-        while (done < r.length) {
-            ssize_t n = ::pread(r.fd, out.data() + at + done, static_cast<size_t>(r.length - done),
-                                r.position + done);
-            if (n <= 0) return std::nullopt;
-            done += n;
-        }
-    }
-    return out;
 }
 
 asio::awaitable<response> browse_records(context& ctx, request& req) {
@@ -447,14 +428,15 @@ asio::awaitable<response> browse_records(context& ctx, request& req) {
     json data = json::array();
     int64_t next = r.from;
     if (r.data) {
-        auto bytes = read_regions(r.data->regions);
+        // On the admin thread: never a blocking read on a shard.
+        auto bytes = storage::read_into_memory(*r.data);
         if (!bytes) co_return error_response(500, "Cannot read the segment files");
         protocol::bytes_view rest(*bytes);
-        while (rest.size() >= protocol::kBatchHeaderSize && data.size() < limit) {
-            auto h = protocol::parse_batch_header(rest);
-            if (!h || h->total_size() > rest.size()) break;
-            auto batch = rest.first(h->total_size());
-            rest = rest.subspan(h->total_size());
+        while (data.size() < limit) {
+            auto slice = protocol::next_batch(rest);
+            if (!slice) break;
+            const auto* h = &slice->header;
+            auto batch = slice->bytes;
             if (h->is_control()) {
                 next = std::max(next, h->last_offset() + 1);
                 continue;
@@ -575,10 +557,7 @@ asio::awaitable<response> group_lags(context& ctx, request& req, bool summary) {
         total += std::max<int64_t>(l.lag, 0);
         if (!max || l.lag > max->lag) max = &l;
     }
-    record_lag_sample(ctx, id, total,
-                      std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count());
+    record_lag_sample(ctx, id, total, wall_clock_ms());
     json out = {
         {"kind", "KafkaConsumerGroupLagSummary"},
         {"metadata", meta(gself + "/lag-summary", "crn:///kafka=" + ctx.cluster_id() +
@@ -838,10 +817,7 @@ void add_v3_routes(router& r, context& ctx) {
               if (!g) co_return no_group(id);
               auto op = ctx.groups->group_lag(id);
               auto lags = co_await std::move(op);
-              record_lag_sample(ctx, id, total_lag(lags),
-                                std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count());
+              record_lag_sample(ctx, id, total_lag(lags), wall_clock_ms());
               json data = json::array();
               for (const auto& [ts, lag] : ctx.lag_history[id])
                   data.push_back({{"time_ms", ts}, {"total_lag", lag}});

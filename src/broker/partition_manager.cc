@@ -36,12 +36,6 @@ constexpr int64_t kCheckpointIntervalMs = 60000;  // log.flush.offset.checkpoint
 
 }  // namespace
 
-int64_t wall_clock_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 storage::log_config make_log_config(const config_values& o, const broker_config& b) {
     auto v = [&](std::string_view name) { return topic_config_value(name, o, b); };
     storage::log_config c;

@@ -23,6 +23,7 @@
 #include "broker/latch.h"
 #include "cluster/metadata_store.h"
 #include "common/asio.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "storage/log_manager.h"
 
@@ -162,7 +163,5 @@ class partition_manager {
     struct periodic_state;
     std::vector<std::shared_ptr<periodic_state>> periodic_;
 };
-
-int64_t wall_clock_ms();
 
 }  // namespace rill::broker

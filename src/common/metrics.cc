@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "common/clock.h"
+
 namespace rill::metrics {
 
 void histogram::observe(std::chrono::nanoseconds elapsed) {
@@ -34,11 +36,7 @@ registry& registry::global() {
     return r;
 }
 
-registry::registry()
-    : start_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count()),
-      start_(std::chrono::steady_clock::now()) {}
+registry::registry() : start_ms_(wall_clock_ms()), start_(std::chrono::steady_clock::now()) {}
 
 topic_counters& registry::topic(std::string_view name) {
     {

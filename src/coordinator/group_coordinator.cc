@@ -1,13 +1,12 @@
 #include "coordinator/group_coordinator.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <random>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "coordinator/group.h"
 #include "coordinator/offsets_records.h"
@@ -41,11 +40,6 @@ namespace {
 
 int16_t wire(error_code e) {
     return static_cast<int16_t>(e);
-}
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 std::string random_suffix() {
@@ -297,7 +291,6 @@ struct group_coordinator::impl {
     void load_step(offsets_partition& op) {
         auto& lg = *op.log;
         size_t budget = 8u << 20;
-        std::vector<uint8_t> buf;
         while (op.load_next < lg.log_end_offset() && budget > 0) {
             auto rr = lg.read(op.load_next, 1u << 20, lg.log_end_offset());
             if (!rr) {
@@ -314,30 +307,26 @@ struct group_coordinator::impl {
                 return;
             }
             if (rr->regions.empty()) break;
-            for (const auto& region : rr->regions) {
-                buf.resize(static_cast<size_t>(region.length));
-                size_t got = 0;
-                while (got < buf.size()) {
-                    ssize_t n = ::pread(region.fd, buf.data() + got, buf.size() - got,
-                                        region.position + static_cast<int64_t>(got));
-                    if (n <= 0) break;
-                    got += static_cast<size_t>(n);
-                }
-                buf.resize(got);
-                size_t pos = 0;
-                while (pos < buf.size()) {
-                    auto h = protocol::parse_batch_header(std::span(buf).subspan(pos));
-                    if (!h || pos + h->total_size() > buf.size()) break;
-                    auto batch = std::span<const uint8_t>(buf).subspan(pos, h->total_size());
-                    pos += h->total_size();
-                    op.load_next = h->last_offset() + 1;
-                    if (h->is_control()) continue;
-                    auto reader = protocol::record_reader::open(batch);
-                    if (!reader) continue;
-                    protocol::record_view rec;
-                    while (reader->next(rec))
-                        apply_record(op, rec);
-                }
+            auto bytes = storage::read_into_memory(*rr);
+            if (!bytes) {
+                log->error(
+                    "{}: loading failed at offset {}: cannot read the segment files; will "
+                    "retry",
+                    op.tp.dir_name(), op.load_next);
+                op.st = offsets_partition::status::unloaded;
+                op.staged_groups.clear();
+                op.staged_offsets.clear();
+                return;
+            }
+            protocol::bytes_view rest(*bytes);
+            while (auto slice = protocol::next_batch(rest)) {
+                op.load_next = slice->header.last_offset() + 1;
+                if (slice->header.is_control()) continue;
+                auto reader = protocol::record_reader::open(slice->bytes);
+                if (!reader) continue;
+                protocol::record_view rec;
+                while (reader->next(rec))
+                    apply_record(op, rec);
             }
             if (rr->last_offset >= op.load_next) op.load_next = rr->last_offset + 1;
             budget -= std::min(budget, rr->bytes);
@@ -357,7 +346,7 @@ struct group_coordinator::impl {
     }
 
     void finish_load(offsets_partition& op) {
-        int64_t now = now_ms();
+        int64_t now = wall_clock_ms();
         size_t ngroups = 0, noffsets = 0;
         for (auto& [id, v] : op.staged_groups) {
             if (!v) continue;
@@ -412,7 +401,7 @@ struct group_coordinator::impl {
 
     error_code write(offsets_partition& op, std::vector<protocol::record>& recs) {
         if (recs.empty()) return error_code::none;
-        int64_t now = now_ms();
+        int64_t now = wall_clock_ms();
         for (auto& r : recs)
             r.timestamp = now;
         protocol::batch_spec spec;
@@ -471,7 +460,7 @@ struct group_coordinator::impl {
             log->info("group {} generation {}: {} -> {}", g.id, g.generation, state_name(g.state),
                       state_name(s));
         g.state = s;
-        g.state_timestamp = now_ms();
+        g.state_timestamp = wall_clock_ms();
     }
 
     static m::join_group_response join_error(error_code e, const std::string& member_id = {}) {
@@ -609,7 +598,7 @@ struct group_coordinator::impl {
                 return cb(join_error(error_code::unknown_member_id, req.member_id));
             auto ng = std::make_unique<group>();
             ng->id = req.group_id;
-            ng->state_timestamp = now_ms();
+            ng->state_timestamp = wall_clock_ms();
             g = ng.get();
             op.groups[req.group_id] = std::move(ng);
         }
@@ -632,7 +621,7 @@ struct group_coordinator::impl {
             }
             if (v >= 4) {
                 // KIP-394: hand out the id; the member joins again with it.
-                g->pending_members[new_id] = now_ms() + req.session_timeout_ms;
+                g->pending_members[new_id] = wall_clock_ms() + req.session_timeout_ms;
                 return cb(join_error(error_code::member_id_required, new_id));
             }
             return add_member(op, *g, new_id, req, v, ci, std::move(cb));
@@ -644,7 +633,7 @@ struct group_coordinator::impl {
         if (!mem) return cb(join_error(error_code::unknown_member_id, req.member_id));
         if (fenced(*g, req.member_id, req.group_instance_id))
             return cb(join_error(error_code::fenced_instance_id, req.member_id));
-        mem->last_heard_ms = now_ms();
+        mem->last_heard_ms = wall_clock_ms();
         switch (g->state) {
             case group_state::preparing_rebalance:
                 set_protocols(*mem, req, v);
@@ -689,7 +678,7 @@ struct group_coordinator::impl {
         mem->client_host = ci.host;
         set_protocols(*mem, req, v);
         mem->awaiting_join = std::move(cb);
-        mem->last_heard_ms = now_ms();
+        mem->last_heard_ms = wall_clock_ms();
         if (g.members.empty()) g.protocol_type = req.protocol_type;
         if (mem->instance_id) g.static_members[*mem->instance_id] = id;
         if (!g.leader || !g.find(*g.leader)) g.leader = id;
@@ -699,8 +688,8 @@ struct group_coordinator::impl {
         if (g.state == group_state::preparing_rebalance) {
             // The initial delay grows with each new member, up to the rebalance timeout.
             if (g.initial_delay_cap > 0)
-                g.rebalance_deadline = std::min(now_ms() + cfg("group.initial.rebalance.delay.ms"),
-                                                g.initial_delay_cap);
+                g.rebalance_deadline = std::min(
+                    wall_clock_ms() + cfg("group.initial.rebalance.delay.ms"), g.initial_delay_cap);
             try_complete_join(op, g);
         } else {
             prepare_rebalance(op, g, "member " + id + " joined");
@@ -721,7 +710,7 @@ struct group_coordinator::impl {
             mem.awaiting_sync = nullptr;
         }
         mem.id = new_id;
-        mem.last_heard_ms = now_ms();
+        mem.last_heard_ms = wall_clock_ms();
         node.key() = new_id;
         g.members.insert(std::move(node));
         member& m2 = *g.members[new_id];
@@ -771,7 +760,7 @@ struct group_coordinator::impl {
         bool initial = g.state == group_state::empty;
         log->info("group {}: preparing to rebalance ({})", g.id, reason);
         set_state(g, group_state::preparing_rebalance);
-        int64_t now = now_ms();
+        int64_t now = wall_clock_ms();
         int64_t rt = max_rebalance_timeout(g);
         if (initial) {
             int64_t delay = cfg("group.initial.rebalance.delay.ms");
@@ -786,7 +775,7 @@ struct group_coordinator::impl {
 
     void try_complete_join(offsets_partition& op, group& g) {
         if (g.state != group_state::preparing_rebalance) return;
-        if (g.initial_delay_cap > 0 && now_ms() < g.rebalance_deadline) return;
+        if (g.initial_delay_cap > 0 && wall_clock_ms() < g.rebalance_deadline) return;
         bool all = g.pending_members.empty();
         for (const auto& [id, mem] : g.members)
             if (!mem->awaiting_join) all = false;
@@ -820,9 +809,9 @@ struct group_coordinator::impl {
         set_state(g, group_state::completing_rebalance);
         log->info("group {}: generation {} with {} member(s), protocol {}, leader {}", g.id,
                   g.generation, g.members.size(), g.protocol.value_or("-"), *g.leader);
-        g.sync_deadline = now_ms() + max_rebalance_timeout(g);
+        g.sync_deadline = wall_clock_ms() + max_rebalance_timeout(g);
         g.pending_sync.clear();
-        int64_t now = now_ms();
+        int64_t now = wall_clock_ms();
         for (auto& [id, mem] : g.members) {
             g.pending_sync.insert(id);
             mem->last_heard_ms = now;
@@ -876,7 +865,7 @@ struct group_coordinator::impl {
         if (v >= 5 && ((req.protocol_type && *req.protocol_type != g->protocol_type) ||
                        (req.protocol_name && *req.protocol_name != g->protocol.value_or(""))))
             return cb(sync_error(error_code::inconsistent_group_protocol));
-        mem->last_heard_ms = now_ms();
+        mem->last_heard_ms = wall_clock_ms();
         switch (g->state) {
             case group_state::empty:
             case group_state::dead:
@@ -936,7 +925,7 @@ struct group_coordinator::impl {
         if (!mem) return error_code::unknown_member_id;
         if (fenced(*g, req.member_id, req.group_instance_id)) return error_code::fenced_instance_id;
         if (req.generation_id != g->generation) return error_code::illegal_generation;
-        mem->last_heard_ms = now_ms();
+        mem->last_heard_ms = wall_clock_ms();
         if (g->state == group_state::preparing_rebalance) return error_code::rebalance_in_progress;
         return error_code::none;
     }
@@ -1026,7 +1015,7 @@ struct group_coordinator::impl {
             if (gen >= 0) return all(error_code::illegal_generation);
             auto ng = std::make_unique<group>();
             ng->id = req.group_id;
-            ng->state_timestamp = now_ms();
+            ng->state_timestamp = wall_clock_ms();
             g = ng.get();
             op.groups[req.group_id] = std::move(ng);
         } else if (g->state == group_state::dead) {
@@ -1039,12 +1028,12 @@ struct group_coordinator::impl {
             if (gen != g->generation) return all(error_code::illegal_generation);
             if (g->state == group_state::completing_rebalance)
                 return all(error_code::rebalance_in_progress);
-            mem->last_heard_ms = now_ms();
+            mem->last_heard_ms = wall_clock_ms();
         }
 
         auto snap = metadata.snapshot();
         int64_t max_md = cfg("offset.metadata.max.bytes");
-        int64_t now = now_ms();
+        int64_t now = wall_clock_ms();
         int64_t expire = -1;
         if (v >= 2 && v <= 4 && req.retention_time_ms >= 0) expire = now + req.retention_time_ms;
         std::vector<protocol::record> recs;
@@ -1233,7 +1222,7 @@ struct group_coordinator::impl {
     // ---- periodic work (owner shard) ----
 
     void tick(size_t shard) {
-        int64_t now = now_ms();
+        int64_t now = wall_clock_ms();
         auto ps = partitions();
         int64_t check_every = cfg("offsets.retention.check.interval.ms");
         for (const auto& p : *ps) {

@@ -130,49 +130,68 @@ server::~server() {
     stop();
 }
 
+result<std::vector<tcp::endpoint>, std::string> listen_endpoints(asio::io_context& ctx,
+                                                                 const std::string& host,
+                                                                 uint16_t port,
+                                                                 const std::string& what) {
+    std::vector<tcp::endpoint> endpoints;
+    if (host.empty() || host == "0.0.0.0") {
+        endpoints.emplace_back(tcp::v4(), port);
+        return endpoints;
+    }
+    if (host == "::") {
+        endpoints.emplace_back(tcp::v6(), port);
+        return endpoints;
+    }
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (!ec) {
+        endpoints.emplace_back(addr, port);
+        return endpoints;
+    }
+    tcp::resolver resolver(ctx);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return unexpected("cannot resolve " + what + " host '" + host + "': " + ec.message());
+    for (const auto& r : results)
+        endpoints.push_back(r.endpoint());
+    if (endpoints.empty()) return unexpected("no address for " + what + " host '" + host + "'");
+    return endpoints;
+}
+
+result<std::unique_ptr<tcp::acceptor>, std::string> open_acceptor(asio::io_context& ctx,
+                                                                  const tcp::endpoint& ep,
+                                                                  const std::string& what) {
+    boost::system::error_code ec;
+    auto acc = std::make_unique<tcp::acceptor>(ctx);
+    acc->open(ep.protocol(), ec);
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc->bind(ep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        return unexpected("cannot listen on " + ep.address().to_string() + ":" +
+                          std::to_string(ep.port()) + " (" + what + "): " + ec.message());
+    return acc;
+}
+
 result<void, std::string> server::listen(const std::vector<listener_spec>& listeners) {
     for (size_t i = 0; i < listeners.size(); ++i) {
         const auto& spec = listeners[i];
-        boost::system::error_code ec;
-        std::vector<tcp::endpoint> endpoints;
-        if (spec.host.empty() || spec.host == "0.0.0.0") {
-            endpoints.emplace_back(tcp::v4(), spec.port);
-        } else if (spec.host == "::") {
-            endpoints.emplace_back(tcp::v6(), spec.port);
-        } else {
-            auto addr = asio::ip::make_address(spec.host, ec);
-            if (!ec) {
-                endpoints.emplace_back(addr, spec.port);
-            } else {
-                tcp::resolver resolver(*shards_[0]);
-                auto results = resolver.resolve(spec.host, std::to_string(spec.port), ec);
-                if (ec)
-                    return unexpected("cannot resolve listener host '" + spec.host +
-                                      "': " + ec.message());
-                for (const auto& r : results)
-                    endpoints.push_back(r.endpoint());
-            }
-        }
+        auto endpoints = listen_endpoints(*shards_[0], spec.host, spec.port, "listener");
+        if (!endpoints) return unexpected(endpoints.error());
         bool bound_any = false;
         std::string last_error;
-        for (const auto& ep : endpoints) {
-            auto acc = std::make_unique<tcp::acceptor>(*shards_[0]);
-            acc->open(ep.protocol(), ec);
-            if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-            if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
-            if (!ec) acc->bind(ep, ec);
-            if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-            if (ec) {
-                last_error = "cannot listen on " + ep.address().to_string() + ":" +
-                             std::to_string(ep.port()) + " (" + spec.name + "): " + ec.message();
-                if (bound_any) continue;  // e.g. localhost's ::1 unavailable: IPv4 suffices
-                continue;
+        for (const auto& ep : *endpoints) {
+            auto acc = open_acceptor(*shards_[0], ep, spec.name);
+            if (!acc) {
+                last_error = acc.error();
+                continue;  // e.g. localhost's ::1 unavailable: another address may do
             }
             bound_any = true;
             log()->info("listening on {}:{} ({})", ep.address().to_string(),
-                        acc->local_endpoint().port(), spec.name);
+                        (*acc)->local_endpoint().port(), spec.name);
             std::lock_guard lock(state_->mu);
-            state_->acceptors.push_back(std::move(acc));
+            state_->acceptors.push_back(std::move(*acc));
             state_->acceptor_names.push_back(spec.name);
         }
         if (!bound_any) return unexpected(last_error);

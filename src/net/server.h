@@ -58,6 +58,18 @@ struct connection_info {
     std::string listener_name;  // PLAINTEXT...
 };
 
+// The addresses a listener's host names: "" or 0.0.0.0 (all IPv4), :: (all IPv6), a literal
+// address, or every address a host name resolves to. `what` names the listener in errors.
+result<std::vector<asio::ip::tcp::endpoint>, std::string> listen_endpoints(asio::io_context& ctx,
+                                                                           const std::string& host,
+                                                                           uint16_t port,
+                                                                           const std::string& what);
+
+// An acceptor open, bound and listening on `ep` (reuse_address; IPv6 sockets v6-only), or the
+// error "cannot listen on <addr>:<port> (<what>): <reason>".
+result<std::unique_ptr<asio::ip::tcp::acceptor>, std::string> open_acceptor(
+    asio::io_context& ctx, const asio::ip::tcp::endpoint& ep, const std::string& what);
+
 using request_handler =
     std::function<asio::awaitable<handler_result>(const connection_info&, request_frame)>;
 

@@ -31,6 +31,14 @@ int32_t batch_header::last_sequence() const {
     return static_cast<int32_t>(s);
 }
 
+std::optional<batch_slice> next_batch(std::span<const uint8_t>& rest) {
+    auto h = parse_batch_header(rest);
+    if (!h || h->batch_length < 0 || h->total_size() > rest.size()) return std::nullopt;
+    batch_slice s{*h, rest.first(h->total_size())};
+    rest = rest.subspan(h->total_size());
+    return s;
+}
+
 std::optional<batch_header> parse_batch_header(std::span<const uint8_t> d) {
     if (d.size() < kBatchHeaderSize) return std::nullopt;
     const uint8_t* p = d.data();

@@ -74,6 +74,16 @@ struct batch_header {
 // magic, lengths or CRC: see validate_batch().
 std::optional<batch_header> parse_batch_header(std::span<const uint8_t> data);
 
+// One whole batch taken off the front of a buffer of concatenated batches.
+struct batch_slice {
+    batch_header header;
+    std::span<const uint8_t> bytes;  // the whole batch, header included
+};
+// Takes the next batch off `rest` (e.g. a log read copied to memory). nullopt at the end, or
+// when the next header is unreadable or the batch is cut short; `rest` is then unchanged. Does
+// not validate the batch (see validate_batch()).
+std::optional<batch_slice> next_batch(std::span<const uint8_t>& rest);
+
 // Writes the header fields into the first kBatchHeaderSize bytes of `out`.
 void write_batch_header(const batch_header& h, std::span<uint8_t> out);
 

@@ -1,5 +1,7 @@
 #include "storage/partition_log.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <future>
 #include <limits>
@@ -657,6 +659,23 @@ status partition_log::close() {
         done.set_value(s);
     });
     return fut.get();
+}
+
+std::optional<protocol::bytes> read_into_memory(const read_result& r) {
+    protocol::bytes out;
+    out.reserve(r.bytes);
+    for (const auto& region : r.regions) {
+        size_t at = out.size();
+        out.resize(at + static_cast<size_t>(region.length));
+        int64_t done = 0;
+        while (done < region.length) {
+            ssize_t n = ::pread(region.fd, out.data() + at + done,
+                                static_cast<size_t>(region.length - done), region.position + done);
+            if (n <= 0) return std::nullopt;
+            done += n;
+        }
+    }
+    return out;
 }
 
 }  // namespace rill::storage

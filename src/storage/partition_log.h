@@ -47,6 +47,11 @@ struct read_result {
     int64_t last_offset = -1;  // last offset of the last batch returned; -1 when none
 };
 
+// Copies a read's regions into memory with blocking preads: for loaders and browsers that
+// decode records (the fetch path sends regions with sendfile instead). nullopt on an I/O
+// error or a file that ended early.
+std::optional<protocol::bytes> read_into_memory(const read_result& r);
+
 struct timestamp_hit {
     int64_t offset = -1;
     int64_t timestamp = -1;
