@@ -5,7 +5,7 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from scenario_util import main, records, row, wait_until
+from scenario_util import group_settled, main, records, row, wait_until
 
 FAST_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 300,
               "auto.offset.reset": "earliest", "enable.auto.commit": False}
@@ -74,10 +74,7 @@ def group(bootstrap, args):
         members.append(st)
 
     def done():
-        a, b = members[0]["assigned"], members[1]["assigned"]
-        if not a or not b or a | b != {0, 1, 2}:
-            return False
-        return all(m["pos"].get(p, 0) >= ends.get(p, 0) for m in members for p in m["assigned"])
+        return group_settled([m["assigned"] for m in members], [m["pos"] for m in members], ends)
     deadline = time.time() + 60
     while not done():
         if time.time() > deadline:

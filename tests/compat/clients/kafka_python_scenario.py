@@ -8,7 +8,7 @@ from kafka import TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 
-from scenario_util import main, records, row, wait_until
+from scenario_util import group_settled, main, records, row, wait_until
 
 FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 300,
               "auto_offset_reset": "earliest", "enable_auto_commit": False}
@@ -103,10 +103,7 @@ def group(bootstrap, args):
         threads[-1].start()
 
     def done():
-        a, b = set(members[0]["assigned"]), set(members[1]["assigned"])
-        if not a or not b or a | b != {0, 1, 2}:
-            return False
-        return all(m["pos"].get(p, 0) >= ends.get(p, 0) for m in members for p in m["assigned"])
+        return group_settled([m["assigned"] for m in members], [m["pos"] for m in members], ends)
     try:
         wait_until(done, 60, "group to settle")
     except RuntimeError as e:

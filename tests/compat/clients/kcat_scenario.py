@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from scenario_util import main, row, wait_until
+from scenario_util import group_settled, main, row, wait_until
 
 GROUP_OPTS = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=300",
               "-X", "auto.offset.reset=earliest"]
@@ -106,10 +106,7 @@ def group(bootstrap, args):
 
     def done():
         with members[0].lock, members[1].lock:
-            a, b = members[0].assigned, members[1].assigned
-            if not a or not b or a | b != {0, 1, 2}:
-                return False
-            return all(m.pos.get(p, 0) >= ends.get(p, 0) for m in members for p in m.assigned)
+            return group_settled([m.assigned for m in members], [m.pos for m in members], ends)
     try:
         wait_until(done, 60, "group to settle")
     except RuntimeError as e:

@@ -30,6 +30,17 @@ def wait_until(cond, timeout, what):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def group_settled(assigned, positions, ends, partitions=3):
+    """True when two members hold disjoint, non-empty partition sets that together cover all
+    `partitions`, and each member read its partitions up to `ends`. Disjointness matters: a
+    member that has not yet seen a rebalance still reports its previous generation's set."""
+    a, b = set(assigned[0]), set(assigned[1])
+    if not a or not b or a & b or a | b != set(range(partitions)):
+        return False
+    return all(pos.get(p, 0) >= ends.get(p, 0) for parts, pos in zip((a, b), positions)
+               for p in parts)
+
+
 def main(steps):
     """steps: {name: function(bootstrap, args) -> result dict}. Prints the result as JSON."""
     step, bootstrap, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])

@@ -26,10 +26,12 @@ async function waitUntil (cond, ms, what) {
   throw new Error(`timed out waiting for ${what}`)
 }
 
-// Both members hold partitions, together all of them, and each read its partitions to `ends`.
+// Both members hold partitions, none twice (a member that has not yet seen a rebalance still
+// reports its previous set), together all of them, and each read its partitions to `ends`.
 function groupDone (members, ends) {
   const [a, b] = members.map(m => m.assigned)
-  if (a.size === 0 || b.size === 0 || new Set([...a, ...b]).size !== 3) return false
+  if (a.size === 0 || b.size === 0 || [...a].some(p => b.has(p))) return false
+  if (new Set([...a, ...b]).size !== 3) return false
   return members.every(m => [...m.assigned].every(p => (m.pos.get(p) || 0) >= (ends[p] || 0)))
 }
 

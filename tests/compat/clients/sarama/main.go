@@ -304,6 +304,9 @@ func group(bs string, a stepArgs) (result, error) {
 				return false
 			}
 			for p := range m.assigned {
+				if all[p] { // held twice: a member has not yet seen the rebalance
+					return false
+				}
 				all[p] = true
 				if m.pos[p] < a.Ends[strconv.Itoa(int(p))] {
 					return false
