@@ -37,6 +37,19 @@ inline error_code to_error_code(cluster::meta_errc e) {
             return error_code::kafka_storage_error;
         case cluster::meta_errc::not_controller:
             return error_code::not_controller;
+        case cluster::meta_errc::stale_state:
+        case cluster::meta_errc::not_leader:
+            return error_code::not_leader_or_follower;
+        case cluster::meta_errc::invalid_replica_assignment:
+            return error_code::invalid_replica_assignment;
+        case cluster::meta_errc::no_reassignment_in_progress:
+            return error_code::no_reassignment_in_progress;
+        case cluster::meta_errc::election_not_needed:
+            return error_code::election_not_needed;
+        case cluster::meta_errc::preferred_leader_not_available:
+            return error_code::preferred_leader_not_available;
+        case cluster::meta_errc::unavailable:
+            return error_code::request_timed_out;
     }
     return error_code::unknown_server_error;
 }

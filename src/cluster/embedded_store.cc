@@ -311,6 +311,24 @@ class embedded_store final : public metadata_store {
         return first;
     }
 
+    // Single node: every partition's only replica is this broker, so its ISR never changes;
+    // the conditions are still checked so callers see the same contract as in cluster mode.
+    result<partition_info, meta_error> alter_isr(const std::string& topic, int32_t partition,
+                                                 int32_t leader, int32_t leader_epoch,
+                                                 int32_t partition_epoch,
+                                                 std::vector<int32_t> isr) override {
+        auto cur = snapshot();
+        const topic_info* t = cur->find_topic(topic);
+        if (!t || partition < 0 || partition >= static_cast<int32_t>(t->partitions.size()))
+            return unexpected(meta_error{meta_errc::unknown_topic, "unknown partition"});
+        const partition_info& p = t->partitions[static_cast<size_t>(partition)];
+        if (p.leader != leader || p.leader_epoch != leader_epoch)
+            return unexpected(meta_error{meta_errc::not_leader, "leadership moved"});
+        if (p.partition_epoch != partition_epoch || isr != p.isr)
+            return unexpected(meta_error{meta_errc::stale_state, "single node: ISR is fixed"});
+        return p;
+    }
+
     void subscribe(listener l) override {
         std::lock_guard lock(write_mu_);
         listeners_.push_back(std::move(l));

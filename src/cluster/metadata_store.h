@@ -1,12 +1,14 @@
 // Cluster metadata: brokers, topics (with stable topic ids), partition assignments and leader
 // state, and topic config overrides. One interface, two implementations: the embedded store
-// (single node, kept in the data directory) and, later, the ZooKeeper store (cluster mode).
+// (single node, kept in the data directory) and the ZooKeeper store (cluster mode,
+// `zookeeper.connect` set; see zk_store.h).
 //
 // Readers take an immutable snapshot (cheap shared_ptr copy), so request handlers on any
 // executor see a consistent view without locks. Writers are serialised inside the store; every
 // successful write is durable before it returns and bumps the snapshot's version.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -37,8 +39,14 @@ struct partition_info {
     int32_t id = 0;
     std::vector<int32_t> replicas;
     std::vector<int32_t> isr;
-    int32_t leader = -1;
+    int32_t leader = -1;  // -1: offline (no live in-sync replica to elect)
     int32_t leader_epoch = 0;
+    // Bumped by every change of leader or ISR (ZooKeeper: the state znode's version). A
+    // leader's ISR change is conditional on it, so a stale writer loses.
+    int32_t partition_epoch = 0;
+    // An ongoing reassignment (AlterPartitionReassignments): replicas being added / removed.
+    std::vector<int32_t> adding_replicas;
+    std::vector<int32_t> removing_replicas;
 };
 
 struct topic_info {
@@ -56,7 +64,8 @@ struct metadata_snapshot {
     uint64_t version = 0;
     std::string cluster_id;
     int32_t controller_id = -1;
-    std::map<int32_t, broker_info> brokers;
+    bool cluster_mode = false;               // true for the ZooKeeper store
+    std::map<int32_t, broker_info> brokers;  // live (registered) brokers only
     std::map<std::string, topic_info> topics;
     int64_t next_producer_id = 0;  // start of the next unallocated producer id block
 
@@ -76,6 +85,13 @@ enum class meta_errc {
     invalid_config,
     storage_error,
     not_controller,
+    stale_state,         // a conditional write lost: re-read the snapshot and retry
+    not_leader,          // alter_isr from a broker that is not (or no longer) the leader
+    invalid_replica_assignment,
+    no_reassignment_in_progress,
+    election_not_needed,
+    preferred_leader_not_available,
+    unavailable,         // the metadata service (ZooKeeper) cannot be reached
 };
 
 struct meta_error {
@@ -114,6 +130,42 @@ class metadata_store {
 
     // Reserves `count` producer ids, durably, never handed out again; returns the first.
     virtual result<int64_t, meta_error> allocate_producer_ids(int32_t count) = 0;
+
+    // The leader's ISR change (Kafka's AlterPartition; in ZooKeeper mode a conditional write of
+    // the partition state znode). Applies only while `leader` still leads the partition at
+    // `leader_epoch` and the state is still at `partition_epoch` (stale_state otherwise;
+    // not_leader when leadership moved). `isr` must contain the leader. Returns the new state.
+    // Blocking (a ZooKeeper round trip): never call it on a shard thread.
+    virtual result<partition_info, meta_error> alter_isr(const std::string& topic,
+                                                         int32_t partition, int32_t leader,
+                                                         int32_t leader_epoch,
+                                                         int32_t partition_epoch,
+                                                         std::vector<int32_t> isr) = 0;
+
+    // AlterPartitionReassignments: moves partition `partition` of `topic` to `replicas`
+    // (an empty vector cancels an ongoing reassignment). The controller adds the new replicas,
+    // waits until they are in the ISR, moves leadership if needed and drops the old ones.
+    virtual result<void, meta_error> reassign_partition(const std::string& topic,
+                                                        int32_t partition,
+                                                        std::vector<int32_t> replicas) {
+        (void)topic, (void)partition, (void)replicas;
+        return unexpected(meta_error{meta_errc::invalid_replica_assignment,
+                               "reassignment needs cluster mode (zookeeper.connect)"});
+    }
+    // ElectLeaders (preferred election): makes the first replica the leader when it is alive
+    // and in the ISR. election_not_needed when it already leads.
+    virtual result<void, meta_error> elect_preferred_leader(const std::string& topic,
+                                                            int32_t partition) {
+        (void)topic, (void)partition;
+        return unexpected(meta_error{meta_errc::election_not_needed, "single node"});
+    }
+    // Controlled shutdown: asks the controller to move leadership of every partition this
+    // broker leads to another in-sync replica (and drop this broker from the ISRs), waiting up
+    // to `timeout`. Returns the number of partitions it still leads. Blocking.
+    virtual int controlled_shutdown(std::chrono::milliseconds timeout) {
+        (void)timeout;
+        return 0;
+    }
 
     // Called (from the writer's thread) after every change, with the new snapshot.
     using listener = std::function<void(std::shared_ptr<const metadata_snapshot>)>;
