@@ -23,6 +23,7 @@
 #include "broker/group_host.h"
 #include "broker/partition_manager.h"
 #include "cluster/metadata_store.h"
+#include "cluster/zk_store.h"
 #include "common/asio.h"
 #include "common/config.h"
 #include "common/file_util.h"
@@ -104,10 +105,6 @@ int main(int argc, char** argv) {
     for (const auto& k : unknown)
         log->warn("unknown config key '{}' ignored", k);
 
-    if (config.is_set("zookeeper.connect"))
-        return fail(
-            "zookeeper.connect is set, but cluster mode is not available in this build yet");
-
     // Listeners and what to advertise.
     std::vector<net::listener_spec> listeners;
     for (const auto& uri : config.get_list("listeners")) {
@@ -129,7 +126,7 @@ int main(int argc, char** argv) {
     }
     cluster::broker_info self;
     self.id = static_cast<int32_t>(config.get_int("broker.id"));
-    if (self.id < 0) return fail("broker.id must be >= 0 on a single node");
+    if (self.id < 0) return fail("broker.id must be >= 0");
     if (config.is_set("broker.rack")) self.rack = config.get_string("broker.rack");
     for (const auto& a : advertised) {
         std::string host = a.host;
@@ -151,7 +148,11 @@ int main(int argc, char** argv) {
     }
 
     std::string err;
-    auto metadata = cluster::make_embedded_store(dirs.front(), self, config, &err);
+    // Cluster mode when zookeeper.connect is set; otherwise the embedded single-node store.
+    const bool cluster_mode =
+        config.is_set("zookeeper.connect") && !config.get_string("zookeeper.connect").empty();
+    auto metadata = cluster_mode ? cluster::make_zookeeper_store(config, self, dirs.front(), &err)
+                                 : cluster::make_embedded_store(dirs.front(), self, config, &err);
     if (!metadata) return fail(err);
 
     storage::log_manager_config lmc;
@@ -223,6 +224,15 @@ int main(int argc, char** argv) {
     while (!stopping)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (admin_http) admin_http->set_ready(false);  // probes see "booting" while we drain
+    // Controlled shutdown: leadership moves to other in-sync replicas before we stop, so
+    // producers and consumers fail over without waiting for the session to expire.
+    if (cluster_mode && config.get_bool("controlled.shutdown.enable")) {
+        int still = metadata->controlled_shutdown(std::chrono::seconds(15));
+        if (still > 0)
+            log->warn("controlled shutdown: still leading {} partition(s)", still);
+        else
+            log->info("controlled shutdown: leadership moved away");
+    }
     // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so connections drain.
     groups.stop();
     // In-flight requests finish (long polls end within their max wait); then stop.

@@ -354,9 +354,13 @@ asio::awaitable<response> produce_record(context& ctx, request& req) {
     std::vector<broker::append_item> items(1);
     items[0].part = std::move(part);
     items[0].batch = std::move(*batch);
-    bool wait_durable = ctx.b.config().get_bool("rill.acks.all.fsync");
-    co_await broker::append_batches(ctx.b.partitions(), items, wait_durable,
-                                    std::chrono::seconds(30));
+    items[0].min_insync = rules.min_insync;
+    broker::append_wait wait;  // the REST produce is acks=all
+    wait.replicated = true;
+    wait.durable = ctx.b.config().get_bool("rill.acks.all.fsync");
+    wait.timeout = std::chrono::seconds(30);
+    auto appending = broker::append_batches(ctx.b.partitions(), items, wait);
+    co_await std::move(appending);
     if (items[0].error != error_code::none)
         co_return kafka_error(items[0].error, items[0].error_message, "Produce failed");
     json out = {

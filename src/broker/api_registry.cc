@@ -48,6 +48,10 @@ const std::array kApis = {
     RILL_API(incremental_alter_configs, 0, 1),
     RILL_API(describe_cluster, 0, 1),
     RILL_API(describe_producers, 0, 0),
+    // Cluster administration (carried out by the controller; see cluster/zk_store.h).
+    RILL_API(alter_partition_reassignments, 0, 0),
+    RILL_API(list_partition_reassignments, 0, 0),
+    RILL_API(elect_leaders, 0, 2),
     // Classic consumer groups. OffsetCommit/OffsetFetch stop at v8: v9 belongs to KIP-848
     // (member epochs), which librdkafka only uses with ConsumerGroupHeartbeat.
     RILL_API(find_coordinator, 0, 5),

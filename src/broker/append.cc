@@ -17,6 +17,12 @@ topic_produce_rules produce_rules(const cluster::topic_info& topic, const broker
             // Validated when set; keep the default if it ever is not a number.
         }
     }
+    if (auto v = topic_config_value("min.insync.replicas", topic.configs, config)) {
+        try {
+            r.min_insync = std::stoi(*v);
+        } catch (const std::exception&) {
+        }
+    }
     r.compacted =
         topic_config_value("cleanup.policy", topic.configs, config).value_or("").find("compact") !=
         std::string::npos;
@@ -33,67 +39,105 @@ bool all_records_keyed(const protocol::bytes& batch) {
 }
 
 boost::asio::awaitable<void> append_batches(partition_manager& pm, std::vector<append_item>& items,
-                                            bool wait_durable, std::chrono::milliseconds timeout) {
+                                            append_wait wait) {
     auto ex = co_await boost::asio::this_coro::executor;
     std::map<size_t, std::vector<size_t>> by_shard;
     for (size_t i = 0; i < items.size(); ++i)
         by_shard[items[i].part->shard].push_back(i);
     if (by_shard.empty()) co_return;
+    const bool wait_durable = wait.durable;
+    const bool wait_replicated = wait.replicated;
     auto appended = latch::make(ex, by_shard.size());
     auto durable = latch::make(ex, wait_durable ? items.size() : 0);
-    // Flush callbacks may outlive this call (timeout): they only touch shared state.
-    auto flush_failed = std::make_shared<std::vector<std::atomic<bool>>>(items.size());
+    auto replicated = latch::make(ex, wait_replicated ? items.size() : 0);
+    // Callbacks may outlive this call (timeout): they only touch this shared state.
+    struct outcome {
+        std::atomic<bool> flush_failed{false};
+        std::atomic<bool> flushed{false};
+        std::atomic<int16_t> replication_error{0};
+        std::atomic<bool> replicated{false};
+    };
+    auto outcomes = std::make_shared<std::vector<outcome>>(items.size());
     const int64_t now = wall_clock_ms();
     for (auto& [shard, group] : by_shard) {
-        boost::asio::post(
-            pm.shard(shard), [&items, group, appended, durable, flush_failed, wait_durable, now] {
-                for (size_t i : group) {
-                    append_item& it = items[i];
-                    partition& p = *it.part;
-                    auto& counters = metrics::registry::global().topic(p.tp.topic);
-                    counters.total_produce.add();
-                    if (p.removed) {
-                        it.error = error_code::not_leader_or_follower;
-                        counters.failed_produce.add();
-                        if (wait_durable) durable->count_down();
-                        continue;
-                    }
-                    const size_t bytes = it.batch.size();
-                    auto r = p.log->append(it.batch, p.leader_epoch, now);
-                    if (!r) {
-                        it.error = to_error_code(r.error().code);
-                        it.error_message = r.error().message;
-                        counters.failed_produce.add();
-                        if (wait_durable) durable->count_down();
-                        continue;
-                    }
-                    it.base_offset = r->base_offset;
-                    it.log_append_time = r->log_append_time;
-                    it.log_start_offset = r->log_start_offset;
-                    if (!r->duplicate) {
-                        p.log->set_high_watermark(p.log->log_end_offset());
-                        p.wake_waiters();
-                        counters.messages_in.add(
-                            static_cast<uint64_t>(r->last_offset - r->base_offset + 1));
-                        counters.bytes_in.add(bytes);
-                    }
-                    if (wait_durable)
-                        p.log->flush_up_to(r->last_offset + 1,
-                                           [i, durable, flush_failed](const storage::status& st) {
-                                               if (!st) (*flush_failed)[i] = true;
-                                               durable->count_down();
-                                           });
+        boost::asio::post(pm.shard(shard), [&items, group, appended, durable, replicated, outcomes,
+                                            wait_durable, wait_replicated, now] {
+            for (size_t i : group) {
+                append_item& it = items[i];
+                partition& p = *it.part;
+                auto& counters = metrics::registry::global().topic(p.tp.topic);
+                counters.total_produce.add();
+                auto refuse = [&](error_code e) {
+                    it.error = e;
+                    counters.failed_produce.add();
+                    if (wait_durable) durable->count_down();
+                    if (wait_replicated) replicated->count_down();
+                };
+                if (!p.is_leader()) {
+                    refuse(error_code::not_leader_or_follower);
+                    continue;
                 }
-                appended->count_down();
-            });
+                if (wait_replicated && static_cast<int32_t>(p.isr.size()) < it.min_insync) {
+                    refuse(error_code::not_enough_replicas);
+                    continue;
+                }
+                const size_t bytes = it.batch.size();
+                auto r = p.log->append(it.batch, p.leader_epoch, now);
+                if (!r) {
+                    it.error_message = r.error().message;
+                    refuse(to_error_code(r.error().code));
+                    continue;
+                }
+                it.base_offset = r->base_offset;
+                it.log_append_time = r->log_append_time;
+                it.log_start_offset = r->log_start_offset;
+                if (!r->duplicate) {
+                    p.wake_waiters();  // consumers and followers
+                    counters.messages_in.add(
+                        static_cast<uint64_t>(r->last_offset - r->base_offset + 1));
+                    counters.bytes_in.add(bytes);
+                }
+                if (wait_replicated) {
+                    p.ack_waiters.push_back({r->last_offset + 1, it.min_insync,
+                                             [i, replicated, outcomes](error_code e) {
+                                                 (*outcomes)[i].replication_error = wire(e);
+                                                 (*outcomes)[i].replicated = true;
+                                                 replicated->count_down();
+                                             }});
+                }
+                p.advance_high_watermark();  // single replica: completes the waiter now
+                if (wait_durable)
+                    p.log->flush_up_to(r->last_offset + 1,
+                                       [i, durable, outcomes](const storage::status& st) {
+                                           if (!st) (*outcomes)[i].flush_failed = true;
+                                           (*outcomes)[i].flushed = true;
+                                           durable->count_down();
+                                       });
+            }
+            appended->count_down();
+        });
     }
     co_await appended->wait();
-    if (wait_durable && !co_await durable->wait(std::max(timeout, std::chrono::milliseconds(1)))) {
-        for (auto& it : items)
-            if (it.error == error_code::none) it.error = error_code::request_timed_out;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::max(wait.timeout, std::chrono::milliseconds(1));
+    auto remaining = [&] {
+        return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now()),
+                        std::chrono::milliseconds(1));
+    };
+    if (wait_replicated) co_await replicated->wait(remaining());
+    if (wait_durable) co_await durable->wait(remaining());
+    for (size_t i = 0; i < items.size(); ++i) {
+        auto& it = items[i];
+        const outcome& o = (*outcomes)[i];
+        if (it.error != error_code::none) continue;
+        if (int16_t e = o.replication_error; e != 0)
+            it.error = static_cast<error_code>(e);
+        else if (o.flush_failed)
+            it.error = error_code::kafka_storage_error;
+        else if ((wait_replicated && !o.replicated) || (wait_durable && !o.flushed))
+            it.error = error_code::request_timed_out;
     }
-    for (size_t i = 0; i < items.size(); ++i)
-        if ((*flush_failed)[i]) items[i].error = error_code::kafka_storage_error;
 }
 
 }  // namespace rill::broker

@@ -26,6 +26,7 @@ namespace rill::broker {
 struct topic_produce_rules {
     int64_t max_message_bytes = 1048588;  // max.message.bytes
     bool compacted = false;               // cleanup.policy contains compact: keys required
+    int32_t min_insync = 1;               // min.insync.replicas (acks=all)
 };
 topic_produce_rules produce_rules(const cluster::topic_info& topic, const broker_config& config);
 
@@ -36,6 +37,7 @@ bool all_records_keyed(const protocol::bytes& batch);
 struct append_item {
     std::shared_ptr<partition> part;  // REQUIRES: non-null
     protocol::bytes batch;            // one validated magic-2 batch; stamped in place
+    int32_t min_insync = 1;           // acks=all: the ISR must have this many replicas
     error_code error = error_code::none;
     std::optional<std::string> error_message;
     int64_t base_offset = -1;
@@ -43,11 +45,20 @@ struct append_item {
     int64_t log_start_offset = -1;
 };
 
-// Appends every item on its partition's owner shard. With `wait_durable` (acks=all with
-// rill.acks.all.fsync) waits up to `timeout` until the batches are fsynced: items not durable
-// by then get REQUEST_TIMED_OUT, failed flushes KAFKA_STORAGE_ERROR. Records the
-// BrokerTopicMetrics produce counters (common/metrics.h).
+// How long append_batches() waits, and for what.
+struct append_wait {
+    bool replicated = false;  // acks=all: the high watermark passes the batch (the whole ISR
+                              // has it); NOT_ENOUGH_REPLICAS below min.insync.replicas
+    bool durable = false;     // acks=all with rill.acks.all.fsync: the batch is fsynced
+    std::chrono::milliseconds timeout{30000};
+};
+
+// Appends every item on its partition's owner shard (NOT_LEADER_OR_FOLLOWER unless this
+// broker leads it). Then waits as `wait` says: items not replicated / durable by the timeout
+// get REQUEST_TIMED_OUT, failed flushes KAFKA_STORAGE_ERROR, a leadership change
+// NOT_LEADER_OR_FOLLOWER, an ISR that shrank below min.insync.replicas meanwhile
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND. Records the BrokerTopicMetrics produce counters.
 boost::asio::awaitable<void> append_batches(partition_manager& pm, std::vector<append_item>& items,
-                                            bool wait_durable, std::chrono::milliseconds timeout);
+                                            append_wait wait);
 
 }  // namespace rill::broker

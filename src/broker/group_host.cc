@@ -21,17 +21,21 @@ coordinator::coordinator_host make_group_host(partition_manager& pm) {
     h.log_of =
         [&pm](const storage::topic_partition& tp) -> std::shared_ptr<storage::partition_log> {
         auto p = pm.find(tp);
-        if (!p || p->removed) return nullptr;
+        if (!p || !p->is_leader()) return nullptr;
         return p->log;
+    };
+    h.leader_epoch_of = [&pm](const storage::topic_partition& tp) -> int32_t {
+        auto p = pm.find(tp);
+        return p && p->is_leader() ? p->leader_epoch : -1;
     };
     h.append = [&pm](const storage::topic_partition& tp,
                      protocol::bytes& batch) -> result<int64_t, error_code> {
         auto p = pm.find(tp);
-        if (!p || p->removed) return unexpected(error_code::not_leader_or_follower);
+        if (!p || !p->is_leader()) return unexpected(error_code::not_leader_or_follower);
         auto r = p->log->append(batch, p->leader_epoch, wall_clock_ms());
         if (!r) return unexpected(to_error_code(r.error().code));
-        p->log->set_high_watermark(p->log->log_end_offset());
-        p->wake_waiters();
+        p->wake_waiters();            // followers replicate it
+        p->advance_high_watermark();  // single replica: committed at once
         return r->base_offset;
     };
     h.watermarks = [&pm](std::vector<storage::topic_partition> tps)

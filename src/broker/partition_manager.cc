@@ -3,6 +3,9 @@
 #include <chrono>
 #include <functional>
 
+#include <fmt/format.h>
+
+#include "broker/replica_fetcher.h"
 #include "common/logging.h"
 
 namespace rill::broker {
@@ -59,6 +62,42 @@ storage::log_config make_log_config(const config_values& o, const broker_config&
     return c;
 }
 
+void partition::advance_high_watermark() {
+    if (!is_leader()) return;
+    int64_t hw = log->log_end_offset();
+    for (int32_t r : isr) {
+        if (r == self) continue;
+        auto it = followers.find(r);
+        // A follower that has not fetched since this broker became leader holds the high
+        // watermark where it is.
+        hw = std::min(hw, it == followers.end() || it->second.leo < 0 ? log->high_watermark()
+                                                                      : it->second.leo);
+    }
+    if (hw > log->high_watermark()) {
+        log->set_high_watermark(hw);
+        wake_waiters();
+    }
+    if (ack_waiters.empty()) return;
+    const int64_t committed = log->high_watermark();
+    std::vector<ack_waiter> done;
+    std::erase_if(ack_waiters, [&](ack_waiter& w) {
+        if (w.offset > committed) return false;
+        done.push_back(std::move(w));
+        return true;
+    });
+    for (auto& w : done)
+        w.done(static_cast<int32_t>(isr.size()) < w.min_insync
+                   ? error_code::not_enough_replicas_after_append
+                   : error_code::none);
+}
+
+void partition::fail_ack_waiters(error_code e) {
+    auto waiting = std::move(ack_waiters);
+    ack_waiters.clear();
+    for (auto& w : waiting)
+        w.done(e);
+}
+
 struct partition_manager::periodic_state {
     explicit periodic_state(boost::asio::io_context& ctx) : timer(ctx) {}
     boost::asio::steady_timer timer;
@@ -71,7 +110,11 @@ struct partition_manager::periodic_state {
 partition_manager::partition_manager(storage::log_manager& logs, broker_config& config,
                                      cluster::metadata_store& metadata,
                                      std::vector<boost::asio::io_context*> shards)
-    : logs_(logs), config_(config), metadata_(metadata), shards_(std::move(shards)) {}
+    : logs_(logs),
+      config_(config),
+      metadata_(metadata),
+      shards_(std::move(shards)),
+      self_id_(static_cast<int32_t>(config.get_int("broker.id"))) {}
 
 partition_manager::~partition_manager() {
     stop();
@@ -98,6 +141,9 @@ std::vector<std::shared_ptr<partition>> partition_manager::all() const {
 }
 
 result<void, std::string> partition_manager::start() {
+    control_work_.emplace(control_.get_executor());
+    control_thread_ = std::thread([this] { control_.run(); });
+    fetchers_ = std::make_unique<replica_fetchers>(*this, metadata_, config_);
     auto snap = metadata_.snapshot();
     {
         std::lock_guard control(control_mu_);
@@ -123,6 +169,11 @@ result<void, std::string> partition_manager::start() {
 }
 
 void partition_manager::stop() {
+    if (fetchers_) fetchers_->stop();
+    if (control_thread_.joinable()) {
+        control_work_.reset();
+        control_thread_.join();
+    }
     for (size_t i = 0; i < periodic_.size(); ++i) {
         auto st = periodic_[i];
         boost::asio::post(*shards_[i], [st] {
@@ -138,13 +189,25 @@ void partition_manager::reconcile() {
     auto latest = metadata_.snapshot();
     const cluster::metadata_snapshot& snap = *latest;
     int64_t now = wall_clock_ms();
+    // Cluster mode hosts the partitions this broker is a replica of (or is being added to);
+    // the single node hosts every partition.
+    auto hosted = [&](const cluster::partition_info& pi) {
+        if (!snap.cluster_mode) return true;
+        auto has = [&](const std::vector<int32_t>& v) {
+            return std::find(v.begin(), v.end(), self_id_) != v.end();
+        };
+        return has(pi.replicas) || has(pi.adding_replicas);
+    };
     std::vector<std::shared_ptr<partition>> removed;
+    std::vector<std::pair<std::shared_ptr<partition>, cluster::partition_info>> states;
     {
         std::unique_lock lock(mu_);
-        // Partitions whose topic is gone (deleted, or deleted and recreated with a new id).
+        // Partitions whose topic is gone (deleted, or deleted and recreated with a new id), or
+        // that moved to other brokers.
         for (auto it = parts_.begin(); it != parts_.end();) {
             const cluster::topic_info* t = snap.find_topic(it->first.topic);
-            if (!t || it->first.partition >= static_cast<int32_t>(t->partitions.size())) {
+            if (!t || it->first.partition >= static_cast<int32_t>(t->partitions.size()) ||
+                !hosted(t->partitions[static_cast<size_t>(it->first.partition)])) {
                 removed.push_back(it->second);
                 it = parts_.erase(it);
             } else {
@@ -154,6 +217,7 @@ void partition_manager::reconcile() {
         for (const auto& [name, t] : snap.topics) {
             auto cfg = make_log_config(t.configs, config_);
             for (const auto& pi : t.partitions) {
+                if (!hosted(pi)) continue;
                 topic_partition tp{name, pi.id};
                 auto it = parts_.find(tp);
                 if (it != parts_.end()) {
@@ -162,6 +226,7 @@ void partition_manager::reconcile() {
                     boost::asio::post(*shards_[p->shard], [p, cfg] {
                         if (!p->removed) p->log->set_config(cfg);
                     });
+                    states.emplace_back(p, pi);
                     continue;
                 }
                 if (pending_removal_.contains(tp)) continue;  // created once the old log is gone
@@ -178,22 +243,36 @@ void partition_manager::reconcile() {
                 } else {
                     plog->set_config(cfg);
                 }
-                // Single replica: everything in the log is committed.
-                plog->set_high_watermark(plog->log_end_offset());
+                // Single replica: everything in the log is committed. A replica keeps its
+                // checkpointed high watermark; the leader advances it as the ISR catches up.
+                if (!snap.cluster_mode) plog->set_high_watermark(plog->log_end_offset());
                 auto p = std::make_shared<partition>();
                 p->tp = tp;
                 p->shard = shard_of(tp);
                 p->log = std::move(plog);
-                p->leader_epoch = pi.leader_epoch;
-                parts_.emplace(tp, std::move(p));
+                p->self = self_id_;
+                if (!snap.cluster_mode) {
+                    // Usable at once (a handler may append before the post below runs).
+                    p->leader_id = self_id_;
+                    p->leader_epoch = pi.leader_epoch;
+                    p->replicas = {self_id_};
+                    p->isr = {self_id_};
+                }
+                parts_.emplace(tp, p);
+                states.emplace_back(p, pi);
             }
         }
+    }
+    for (auto& [p, pi] : states) {
+        boost::asio::post(*shards_[p->shard], [this, p = p, pi = pi] { apply_state(p, pi); });
     }
     // Logs on disk that metadata does not name are left alone (never delete unknown data).
     for (auto& p : removed) {
         pending_removal_.insert(p->tp);
+        if (fetchers_) fetchers_->unfollow(p->tp);
         boost::asio::post(*shards_[p->shard], [this, p] {
             p->removed = true;
+            p->fail_ack_waiters(error_code::not_leader_or_follower);
             p->wake_waiters();
             {
                 std::lock_guard control(control_mu_);
@@ -207,6 +286,119 @@ void partition_manager::reconcile() {
             reconcile();
         });
     }
+}
+
+void partition_manager::apply_state(const std::shared_ptr<partition>& p,
+                                    const cluster::partition_info& pi) {
+    if (p->removed) return;
+    const bool cluster = metadata_.snapshot()->cluster_mode;
+    const bool was_leader = p->is_leader();
+    const bool changed = p->leader_id != pi.leader || p->leader_epoch != pi.leader_epoch;
+    if (!changed && pi.partition_epoch < p->partition_epoch) return;  // an older snapshot
+    p->replicas = pi.replicas;
+    for (int32_t r : pi.adding_replicas)
+        if (std::find(p->replicas.begin(), p->replicas.end(), r) == p->replicas.end())
+            p->replicas.push_back(r);
+    p->isr = pi.isr;
+    p->partition_epoch = pi.partition_epoch;
+    p->leader_id = cluster ? pi.leader : self_id_;
+    p->leader_epoch = pi.leader_epoch;
+    const int64_t now = wall_clock_ms();
+    if (p->is_leader()) {
+        if (!was_leader || changed) {
+            p->followers.clear();
+            if (cluster) {
+                fetchers_->unfollow(p->tp);
+                log()->info("{}: leader at epoch {}, ISR {}, high watermark {}, log end {}",
+                            p->tp.dir_name(), p->leader_epoch, fmt::join(p->isr, ","),
+                            p->log->high_watermark(), p->log->log_end_offset());
+            }
+        }
+        // Every other replica gets a progress entry; a new one starts with a grace period.
+        std::erase_if(p->followers, [&](const auto& f) {
+            return std::find(p->replicas.begin(), p->replicas.end(), f.first) == p->replicas.end();
+        });
+        for (int32_t r : p->replicas)
+            if (r != self_id_ && !p->followers.contains(r)) p->followers[r].caught_up_ms = now;
+        p->advance_high_watermark();
+        return;
+    }
+    if (was_leader) {
+        p->fail_ack_waiters(error_code::not_leader_or_follower);
+        p->followers.clear();
+        p->wake_waiters();
+    }
+    if (!cluster) return;
+    if (changed || was_leader) {
+        if (pi.leader >= 0) {
+            log()->info("{}: following broker {} at epoch {}", p->tp.dir_name(), pi.leader,
+                        pi.leader_epoch);
+            fetchers_->follow(p, pi.leader, pi.leader_epoch);
+        } else {
+            log()->warn("{}: no leader (no live in-sync replica)", p->tp.dir_name());
+            fetchers_->unfollow(p->tp);
+        }
+    }
+}
+
+void partition_manager::on_follower_fetch(partition& p, int32_t replica, int64_t offset,
+                                          int64_t now_ms) {
+    if (!p.is_leader()) return;
+    auto it = p.followers.find(replica);
+    if (it == p.followers.end()) return;
+    follower_progress& f = it->second;
+    const int64_t leo = p.log->log_end_offset();
+    if (offset > leo) return;  // a diverged follower: it truncates before it fetches again
+    if (offset >= leo)
+        f.caught_up_ms = now_ms;
+    else if (offset >= f.last_fetch_leader_leo)
+        f.caught_up_ms = std::max(f.caught_up_ms, f.last_fetch_ms);
+    f.last_fetch_leader_leo = leo;
+    f.last_fetch_ms = now_ms;
+    f.leo = offset;
+    if (!p.in_isr(replica) && !p.isr_change_inflight && offset >= p.log->high_watermark()) {
+        auto isr = p.isr;
+        isr.push_back(replica);
+        std::sort(isr.begin(), isr.end());
+        request_isr_change(p, std::move(isr), "caught up");
+    }
+    p.advance_high_watermark();
+}
+
+void partition_manager::shrink_isr(partition& p, int64_t now_ms) {
+    if (!p.is_leader() || p.isr_change_inflight) return;
+    const int64_t lag_max = config_.get_int("replica.lag.time.max.ms");
+    std::vector<int32_t> isr;
+    for (int32_t r : p.isr) {
+        auto it = p.followers.find(r);
+        if (r != self_id_ && it != p.followers.end() && now_ms - it->second.caught_up_ms > lag_max)
+            continue;
+        isr.push_back(r);
+    }
+    if (isr.size() != p.isr.size()) request_isr_change(p, std::move(isr), "lagging replica");
+}
+
+void partition_manager::request_isr_change(partition& p, std::vector<int32_t> isr,
+                                           const char* why) {
+    auto sp = find(p.tp);
+    if (!sp || sp.get() != &p || !control_thread_.joinable()) return;
+    p.isr_change_inflight = true;
+    const int32_t epoch = p.leader_epoch;
+    const int32_t pepoch = p.partition_epoch;
+    boost::asio::post(control_, [this, sp, isr = std::move(isr), epoch, pepoch, why] {
+        auto r = metadata_.alter_isr(sp->tp.topic, sp->tp.partition, self_id_, epoch, pepoch, isr);
+        if (r)
+            log()->info("{}: ISR now {} ({})", sp->tp.dir_name(), fmt::join(r->isr, ","), why);
+        else
+            log()->info("{}: ISR change to {} not applied: {}", sp->tp.dir_name(),
+                        fmt::join(isr, ","), r.error().message);
+        std::optional<cluster::partition_info> applied;
+        if (r) applied = *r;
+        boost::asio::post(*shards_[sp->shard], [this, sp, applied] {
+            sp->isr_change_inflight = false;
+            if (applied) apply_state(sp, *applied);
+        });
+    });
 }
 
 void partition_manager::schedule_periodic(size_t shard) {
@@ -235,6 +427,7 @@ void partition_manager::run_periodic(size_t shard) {
     auto snap = metadata_.snapshot();
     for (const auto& p : all()) {
         if (p->shard != shard || p->removed) continue;
+        if (snap->cluster_mode) shrink_isr(*p, now);
         auto& lg = *p->log;
         if (const cluster::topic_info* t = snap->find_topic(p->tp.topic))
             lg.set_config(make_log_config(t->configs, config_));

@@ -15,7 +15,7 @@ std::optional<cluster::broker_endpoint> advertised_endpoint(const cluster::broke
 }
 
 protocol::messages::metadata_response::metadata_response_topic describe_topic(
-    const cluster::topic_info& t) {
+    const cluster::topic_info& t, const cluster::metadata_snapshot& snap) {
     protocol::messages::metadata_response::metadata_response_topic out;
     out.name = t.name;
     out.topic_id = t.id;
@@ -28,6 +28,8 @@ protocol::messages::metadata_response::metadata_response_topic describe_topic(
         mp.leader_epoch = p.leader_epoch;
         mp.replica_nodes = p.replicas;
         mp.isr_nodes = p.isr;
+        for (int32_t r : p.replicas)
+            if (!snap.brokers.contains(r)) mp.offline_replicas.push_back(r);
         mp.error_code = wire(p.leader < 0 ? error_code::leader_not_available : error_code::none);
         out.partitions.push_back(std::move(mp));
     }

@@ -19,7 +19,7 @@ std::optional<cluster::broker_endpoint> advertised_endpoint(const cluster::broke
 
 // A topic as Metadata describes it (all partitions, leaders, replicas, ISR).
 protocol::messages::metadata_response::metadata_response_topic describe_topic(
-    const cluster::topic_info& t);
+    const cluster::topic_info& t, const cluster::metadata_snapshot& snap);
 
 // Creates `name` with the broker's defaults (auto.create.topics.enable path). A topic created
 // concurrently by someone else counts as success.

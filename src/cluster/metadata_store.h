@@ -85,13 +85,13 @@ enum class meta_errc {
     invalid_config,
     storage_error,
     not_controller,
-    stale_state,         // a conditional write lost: re-read the snapshot and retry
-    not_leader,          // alter_isr from a broker that is not (or no longer) the leader
+    stale_state,  // a conditional write lost: re-read the snapshot and retry
+    not_leader,   // alter_isr from a broker that is not (or no longer) the leader
     invalid_replica_assignment,
     no_reassignment_in_progress,
     election_not_needed,
     preferred_leader_not_available,
-    unavailable,         // the metadata service (ZooKeeper) cannot be reached
+    unavailable,  // the metadata service (ZooKeeper) cannot be reached
 };
 
 struct meta_error {
@@ -145,12 +145,11 @@ class metadata_store {
     // AlterPartitionReassignments: moves partition `partition` of `topic` to `replicas`
     // (an empty vector cancels an ongoing reassignment). The controller adds the new replicas,
     // waits until they are in the ISR, moves leadership if needed and drops the old ones.
-    virtual result<void, meta_error> reassign_partition(const std::string& topic,
-                                                        int32_t partition,
+    virtual result<void, meta_error> reassign_partition(const std::string& topic, int32_t partition,
                                                         std::vector<int32_t> replicas) {
         (void)topic, (void)partition, (void)replicas;
         return unexpected(meta_error{meta_errc::invalid_replica_assignment,
-                               "reassignment needs cluster mode (zookeeper.connect)"});
+                                     "reassignment needs cluster mode (zookeeper.connect)"});
     }
     // ElectLeaders (preferred election): makes the first replica the leader when it is alive
     // and in the ISR. election_not_needed when it already leads.

@@ -117,6 +117,7 @@ struct offsets_partition {
     topic_partition tp;
     enum class status { unloaded, loading, loaded } st = status::unloaded;
     std::shared_ptr<storage::partition_log> log;
+    int32_t leader_epoch = -1;  // the epoch the groups were loaded at
     std::map<std::string, std::unique_ptr<group>> groups;
     // Loading: the next offset to read and what was read so far (last value per key wins).
     int64_t load_next = 0;
@@ -181,6 +182,13 @@ struct group_coordinator::impl {
         nt.partitions = static_cast<int32_t>(config.get_int("offsets.topic.num.partitions"));
         int64_t rf = config.get_int("offsets.topic.replication.factor");
         int64_t brokers = static_cast<int64_t>(std::max<size_t>(snap->brokers.size(), 1));
+        if (rf > brokers && snap->cluster_mode) {
+            // Kafka's rule in a cluster: wait for enough brokers rather than create an
+            // under-replicated offsets topic for good.
+            log->warn("{} needs offsets.topic.replication.factor={} brokers; {} live",
+                      kOffsetsTopic, rf, brokers);
+            return error_code::coordinator_not_available;
+        }
         if (rf > brokers) {
             log->info(
                 "offsets.topic.replication.factor={} but {} broker(s) are live: creating {} "
@@ -234,17 +242,42 @@ struct group_coordinator::impl {
 
     // NONE when the partition's groups can be used now.
     error_code ready(offsets_partition& op) {
+        const int32_t epoch = host.leader_epoch_of ? host.leader_epoch_of(op.tp) : 0;
+        if (op.st != offsets_partition::status::unloaded && epoch != op.leader_epoch)
+            unload(op, epoch < 0 ? "leadership moved to another broker" : "new leader epoch");
+        if (epoch < 0 && host.leader_epoch_of) return error_code::not_coordinator;
         if (op.st == offsets_partition::status::loaded) return error_code::none;
         if (op.st == offsets_partition::status::loading)
             return error_code::coordinator_load_in_progress;
         op.log = host.log_of(op.tp);
         if (!op.log) return error_code::not_coordinator;
         op.st = offsets_partition::status::loading;
+        op.leader_epoch = epoch;
         op.load_next = op.log->log_start_offset();
         load_step(op);
         return op.st == offsets_partition::status::loaded
                    ? error_code::none
                    : error_code::coordinator_load_in_progress;
+    }
+
+    // Forgets the partition's groups (another broker coordinates them now, or this one must
+    // re-read them); members waiting in JoinGroup/SyncGroup are told NOT_COORDINATOR.
+    void unload(offsets_partition& op, const char* why) {
+        size_t n = op.groups.size();
+        for (auto& [id, g] : op.groups)
+            for (auto& [mid, mem] : g->members) {
+                auto join = std::move(mem->awaiting_join);
+                auto sync = std::move(mem->awaiting_sync);
+                if (join) join(join_error(error_code::not_coordinator, mid));
+                if (sync) sync(sync_error(error_code::not_coordinator));
+            }
+        op.groups.clear();
+        op.staged_groups.clear();
+        op.staged_offsets.clear();
+        op.log.reset();
+        op.st = offsets_partition::status::unloaded;
+        op.leader_epoch = -1;
+        log->info("{}: unloaded {} group(s): {}", op.tp.dir_name(), n, why);
     }
 
     void apply_record(offsets_partition& op, const protocol::record_view& rec) {
@@ -1228,6 +1261,10 @@ struct group_coordinator::impl {
         for (const auto& p : *ps) {
             if (p->shard != shard || p->st != offsets_partition::status::loaded) continue;
             auto& op = *p;
+            if (host.leader_epoch_of && host.leader_epoch_of(op.tp) != op.leader_epoch) {
+                unload(op, "leadership changed");
+                continue;
+            }
             std::vector<std::string> ids;
             for (const auto& [id, g] : op.groups)
                 ids.push_back(id);

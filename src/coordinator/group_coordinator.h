@@ -82,6 +82,9 @@ struct coordinator_host {
     std::function<size_t(const storage::topic_partition&)> shard_of;
     // Owner shard only: the hosted log of `tp`, or nullptr.
     std::function<std::shared_ptr<storage::partition_log>(const storage::topic_partition&)> log_of;
+    // Owner shard only: the leader epoch of `tp` while this broker leads it, else -1. The
+    // coordinator drops a partition's groups when it changes (leadership moved) and reloads.
+    std::function<int32_t(const storage::topic_partition&)> leader_epoch_of;
     // Owner shard only: appends one batch (offsets are stamped in place), advances the high
     // watermark and wakes fetchers. Returns the base offset or the error.
     std::function<result<int64_t, protocol::error_code>(const storage::topic_partition&,

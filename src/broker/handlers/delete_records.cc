@@ -44,7 +44,7 @@ task<m::delete_records_response> handle_delete_records(request_context& ctx,
     }
     int64_t now = wall_clock_ms();
     co_await pm.run_on_owners(items, [now](partition& p, item& it) {
-        if (p.removed) {
+        if (!p.is_leader()) {
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;
         }

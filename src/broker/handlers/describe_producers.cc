@@ -40,7 +40,7 @@ task<m::describe_producers_response> handle_describe_producers(request_context& 
         }
     }
     co_await pm.run_on_owners(items, [](partition& p, item& it) {
-        if (p.removed) {
+        if (!p.is_leader()) {
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;
         }

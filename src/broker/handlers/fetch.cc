@@ -29,15 +29,18 @@ constexpr int32_t kReadCommitted = 1;
 
 // Reads every item on its owner shard. With `waiter`, partitions that had nothing new
 // register it, so an append wakes the fetch.
+// `replica` is the fetching follower's broker id, or -1 for a consumer.
 boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_item>& items,
-                                      bool read_committed, bool follower,
+                                      bool read_committed, int32_t replica,
                                       std::shared_ptr<latch> waiter) {
     // GCC 12 destroys a lambda's captures twice when the lambda is a temporary inside a
     // co_await expression (the shared_ptr here): build the awaitable in its own statement.
-    auto read_one = [waiter, read_committed, follower](partition& p, fetch_item& it) {
+    const bool follower = replica >= 0;
+    auto read_one = [waiter, read_committed, follower, replica, &pm](partition& p, fetch_item& it) {
         presp& out = it.out;
         it.bytes = 0;
-        if (p.removed) {
+        // Only the leader serves fetches, consumers' and followers' alike.
+        if (!p.is_leader()) {
             out.error_code = wire(error_code::not_leader_or_follower);
             return;
         }
@@ -47,6 +50,8 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
             out.error_code = wire(e);
             return;
         }
+        // A follower's fetch offset is its log end: it moves the high watermark and the ISR.
+        if (follower) pm.on_follower_fetch(p, replica, it.offset, wall_clock_ms());
         out.high_watermark = lg.high_watermark();
         out.last_stable_offset = lg.last_stable_offset();
         out.log_start_offset = lg.log_start_offset();
@@ -79,7 +84,6 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     m::fetch_response resp;
     bool read_committed = v >= 4 && req.isolation_level == kReadCommitted;
     int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
-    bool follower = replica >= 0;
     int64_t now = wall_clock_ms();
 
     // Session handling (v7+; older versions are always sessionless).
@@ -189,7 +193,7 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     auto ex = co_await boost::asio::this_coro::executor;
     bool may_wait = req.max_wait_ms > 0 && req.min_bytes > 0;
     auto waiter = may_wait ? latch::make(ex, 1) : nullptr;
-    auto first_read = read_all(pm, items, read_committed, follower, waiter);
+    auto first_read = read_all(pm, items, read_committed, replica, waiter);
     co_await std::move(first_read);
     size_t total = 0;
     bool errors = false;
@@ -200,7 +204,7 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     if (may_wait && !errors && total < static_cast<size_t>(req.min_bytes)) {
         co_await waiter->wait(std::chrono::milliseconds(req.max_wait_ms));
         waiter->finish();
-        auto reread = read_all(pm, items, read_committed, follower, nullptr);
+        auto reread = read_all(pm, items, read_committed, replica, nullptr);
         co_await std::move(reread);
     } else if (waiter) {
         waiter->finish();

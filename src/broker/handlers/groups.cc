@@ -46,8 +46,17 @@ coordinator_answer find(request_context& ctx, const std::string& key, int8_t key
         a.error = e;
         return a;
     }
+    // The coordinator is the leader of the group's __consumer_offsets partition.
     auto snap = ctx.b.metadata().snapshot();
-    auto it = snap->brokers.find(ctx.b.node_id());
+    const cluster::topic_info* offsets = snap->find_topic(coordinator::kOffsetsTopic);
+    if (!offsets || offsets->partitions.empty()) {
+        a.error = error_code::coordinator_not_available;
+        return a;
+    }
+    const auto& pi = offsets->partitions[static_cast<size_t>(
+        coordinator::partition_for_group(key, static_cast<int32_t>(offsets->partitions.size())))];
+    const int32_t node = snap->cluster_mode ? pi.leader : ctx.b.node_id();
+    auto it = snap->brokers.find(node);
     if (it == snap->brokers.end()) {
         a.error = error_code::coordinator_not_available;
         return a;
@@ -57,7 +66,7 @@ coordinator_answer find(request_context& ctx, const std::string& key, int8_t key
         a.error = error_code::coordinator_not_available;
         return a;
     }
-    a.node_id = ctx.b.node_id();
+    a.node_id = node;
     a.host = ep->host;
     a.port = ep->port;
     return a;

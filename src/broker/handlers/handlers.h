@@ -7,7 +7,10 @@
 #include "broker/request_context.h"
 #include "protocol/generated/alter_configs.h"
 #include "protocol/generated/api_versions.h"
+#include "protocol/generated/alter_partition_reassignments.h"
 #include "protocol/generated/create_partitions.h"
+#include "protocol/generated/elect_leaders.h"
+#include "protocol/generated/list_partition_reassignments.h"
 #include "protocol/generated/create_topics.h"
 #include "protocol/generated/delete_groups.h"
 #include "protocol/generated/delete_records.h"
@@ -44,6 +47,11 @@ task<m::api_versions_response> handle_api_versions(request_context&, m::api_vers
 task<m::metadata_response> handle_metadata(request_context&, m::metadata_request&);
 task<m::create_topics_response> handle_create_topics(request_context&, m::create_topics_request&);
 task<m::delete_topics_response> handle_delete_topics(request_context&, m::delete_topics_request&);
+task<m::alter_partition_reassignments_response> handle_alter_partition_reassignments(
+    request_context&, m::alter_partition_reassignments_request&);
+task<m::list_partition_reassignments_response> handle_list_partition_reassignments(
+    request_context&, m::list_partition_reassignments_request&);
+task<m::elect_leaders_response> handle_elect_leaders(request_context&, m::elect_leaders_request&);
 task<m::create_partitions_response> handle_create_partitions(request_context&,
                                                              m::create_partitions_request&);
 task<m::describe_configs_response> handle_describe_configs(request_context&,

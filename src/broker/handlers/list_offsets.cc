@@ -61,7 +61,7 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
     }
     co_await pm.run_on_owners(items, [v, read_committed](partition& p, item& it) {
         presp& out = *it.out;
-        if (p.removed) {
+        if (!p.is_leader()) {
             out.error_code = wire(error_code::not_leader_or_follower);
             return;
         }

@@ -20,7 +20,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
     bool all = !req.topics || (v == 0 && req.topics->empty());
     if (all) {
         for (const auto& [name, t] : snap->topics)
-            resp.topics.push_back(describe_topic(t));
+            resp.topics.push_back(describe_topic(t, *snap));
         co_return resp;
     }
     // v0-3 have no flag and auto-create whenever the broker allows it.
@@ -31,7 +31,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
         if (!rt.name) {  // v10+: lookup by topic id
             const cluster::topic_info* t = snap->find_topic(rt.topic_id);
             if (t) {
-                out = describe_topic(*t);
+                out = describe_topic(*t, *snap);
             } else {
                 out.topic_id = rt.topic_id;
                 out.error_code = wire(error_code::unknown_topic_id);
@@ -41,7 +41,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
         }
         const std::string& name = *rt.name;
         if (const cluster::topic_info* t = snap->find_topic(name)) {
-            resp.topics.push_back(describe_topic(*t));
+            resp.topics.push_back(describe_topic(*t, *snap));
             continue;
         }
         out.name = name;
@@ -52,7 +52,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
         } else {
             auto created = auto_create_topic(ctx.b, name);
             if (created)
-                out = describe_topic(*created);
+                out = describe_topic(*created, *ctx.b.metadata().snapshot());
             else
                 out.error_code = wire(created.error());
         }

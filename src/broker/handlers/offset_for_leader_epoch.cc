@@ -44,7 +44,7 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
         }
     }
     co_await pm.run_on_owners(items, [](partition& p, item& it) {
-        if (p.removed) {
+        if (!p.is_leader()) {
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;
         }

@@ -120,15 +120,19 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
             append_item it;
             it.part = std::move(part);
             it.batch = std::move(*batch);
+            it.min_insync = rules.min_insync;
             items.push_back(std::move(it));
             outs.push_back(&out);
         }
     }
 
     // Append on the owner shards, all shards in parallel; then (acks=all) wait for fsync.
-    bool wait_durable = req.acks == -1 && ctx.b.config().get_bool("rill.acks.all.fsync");
-    co_await append_batches(pm, items, wait_durable,
-                            std::chrono::milliseconds(std::max(req.timeout_ms, 1)));
+    append_wait wait;
+    wait.replicated = req.acks == -1;
+    wait.durable = req.acks == -1 && ctx.b.config().get_bool("rill.acks.all.fsync");
+    wait.timeout = std::chrono::milliseconds(std::max(req.timeout_ms, 1));
+    auto appending = append_batches(pm, items, wait);
+    co_await std::move(appending);
     for (size_t i = 0; i < items.size(); ++i) {
         const append_item& it = items[i];
         presp& out = *outs[i];
