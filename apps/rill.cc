@@ -5,6 +5,7 @@
 //   rill [--config FILE] [--override key=value ...]
 //
 // With no arguments it runs a single node on 127.0.0.1:9092 with data in ./data.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -56,6 +57,11 @@ std::string local_hostname() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Request buffers (up to a few MiB each) come and go at a high rate: keep them in the heap
+    // instead of a fresh mmap per request, whose page faults dominated produce CPU in
+    // bench/ (docs/performance.md).
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     using namespace rill;
     // A peer that closes while a response is being sent must cost only that connection:
     // sendfile() has no MSG_NOSIGNAL, so SIGPIPE would otherwise kill the broker.
@@ -245,6 +251,9 @@ int main(int argc, char** argv) {
         ctx->stop();
     for (auto& t : threads)
         t.join();
+    // Nothing uses metadata any more: close the ZooKeeper session now, so this broker's
+    // registration goes away at once rather than when the session expires.
+    metadata.reset();
     int rc = 0;
     if (auto st = (*logs)->close(); !st) {
         log->error("clean shutdown failed: {}", st.error().message);

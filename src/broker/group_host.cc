@@ -38,6 +38,13 @@ coordinator::coordinator_host make_group_host(partition_manager& pm) {
         p->advance_high_watermark();  // single replica: committed at once
         return r->base_offset;
     };
+    h.when_replicated = [&pm](const storage::topic_partition& tp, int64_t offset,
+                              std::function<void(error_code)> done) {
+        auto p = pm.find(tp);
+        if (!p || !p->is_leader()) return done(error_code::not_leader_or_follower);
+        if (p->log->high_watermark() >= offset) return done(error_code::none);
+        p->ack_waiters.push_back({offset, 1, std::move(done)});
+    };
     h.watermarks = [&pm](std::vector<storage::topic_partition> tps)
         -> boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>> {
         std::vector<watermark_item> items(tps.size());

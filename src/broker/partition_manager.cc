@@ -307,6 +307,9 @@ void partition_manager::apply_state(const std::shared_ptr<partition>& p,
     if (p->is_leader()) {
         if (!was_leader || changed) {
             p->followers.clear();
+            // The new epoch starts at our log end (Kafka's assignEpochStartOffset), so a
+            // follower asking where its older epoch ends gets this offset.
+            p->log->assign_epoch_start(p->leader_epoch);
             if (cluster) {
                 fetchers_->unfollow(p->tp);
                 log()->info("{}: leader at epoch {}, ISR {}, high watermark {}, log end {}",

@@ -256,8 +256,7 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
         if (err == error_code::none) {
             auto view = d.records.view();
             if (!view.empty()) {
-                protocol::bytes copy(view.begin(), view.end());
-                auto r = lg.append_replicated(copy, wall_clock_ms());
+                auto r = lg.append_replicated(view, wall_clock_ms());
                 if (!r) {
                     log()->error("{}: cannot append batches from leader {} at offset {}: {}",
                                  p.tp.dir_name(), job.leader, job.fetch_offset, r.error().message);

@@ -284,6 +284,8 @@ const std::vector<config_def>& broker_defs() {
          kI32Max},
         {"auto.leader.rebalance.enable", T::boolean, "true",
          "Move leadership back to preferred replicas."},
+        {"leader.imbalance.check.interval.seconds", T::int64, "300",
+         "How often the controller checks the preferred-leader balance.", 1, kI64Max},
         {"controlled.shutdown.enable", T::boolean, "true", "Move leadership away before stopping."},
         {"zookeeper.connect", T::string, std::nullopt,
          "ZooKeeper hosts[/chroot]; unset runs the embedded metadata store."},

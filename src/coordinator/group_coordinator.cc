@@ -118,6 +118,7 @@ struct offsets_partition {
     enum class status { unloaded, loading, loaded } st = status::unloaded;
     std::shared_ptr<storage::partition_log> log;
     int32_t leader_epoch = -1;  // the epoch the groups were loaded at
+    int64_t written_end = 0;    // the offset after this coordinator's latest write
     std::map<std::string, std::unique_ptr<group>> groups;
     // Loading: the next offset to read and what was read so far (last value per key wins).
     int64_t load_next = 0;
@@ -441,7 +442,10 @@ struct group_coordinator::impl {
         auto batch = protocol::build_batch(spec, recs);
         if (!batch) return error_code::unknown_server_error;
         auto r = host.append(op.tp, *batch);
-        if (r) return error_code::none;
+        if (r) {
+            op.written_end = *r + static_cast<int64_t>(recs.size());
+            return error_code::none;
+        }
         log->warn("{}: append failed: error {}", op.tp.dir_name(), static_cast<int>(r.error()));
         switch (r.error()) {
             case error_code::not_leader_or_follower:
@@ -1519,7 +1523,22 @@ awaitable<m::offset_commit_response> group_coordinator::offset_commit(m::offset_
     auto op = impl_->on_partition<m::offset_commit_response>(
         p, [this, req = std::move(req), version](
                offsets_partition& op, std::function<void(m::offset_commit_response)> done) {
-            done(impl_->commit(op, req, version));
+            const int64_t before = op.written_end;
+            auto resp = impl_->commit(op, req, version);
+            if (op.written_end == before || !impl_->host.when_replicated) return done(resp);
+            // Like Kafka (offsets are written with acks=all): acknowledge once the ISR has
+            // the commit, so a coordinator failover cannot lose it.
+            impl_->host.when_replicated(
+                op.tp, op.written_end,
+                [done = std::move(done), resp = std::move(resp)](error_code e) mutable {
+                    if (e != error_code::none)
+                        for (auto& t : resp.topics)
+                            for (auto& p : t.partitions)
+                                if (p.error_code == 0)
+                                    p.error_code =
+                                        static_cast<int16_t>(error_code::not_coordinator);
+                    done(std::move(resp));
+                });
         });
     co_return co_await std::move(op);
 }

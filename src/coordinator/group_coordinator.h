@@ -90,6 +90,12 @@ struct coordinator_host {
     std::function<result<int64_t, protocol::error_code>(const storage::topic_partition&,
                                                         protocol::bytes&)>
         append;
+    // Owner shard only: runs `done` (on the owner shard) once the high watermark of `tp`
+    // reaches `offset` (the ISR has the records below it), or with an error when leadership
+    // is lost first. May run it before returning. Optional (null: no waiting).
+    std::function<void(const storage::topic_partition&, int64_t,
+                       std::function<void(protocol::error_code)>)>
+        when_replicated;
     // Any executor: {log start offset, high watermark} of each partition, {-1, -1} when the
     // partition is not hosted here.
     std::function<boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>>(

@@ -1,5 +1,7 @@
 #include "storage/checkpoint.h"
 
+#include <algorithm>
+#include <iterator>
 #include <sstream>
 
 #include "protocol/crc32c.h"
@@ -74,6 +76,16 @@ std::optional<std::pair<int32_t, int64_t>> leader_epoch_cache::end_offset_for(in
         }
     }
     return std::nullopt;
+}
+
+epoch_end_offset leader_epoch_cache::offset_for_leader_epoch(int32_t epoch, int64_t leo) const {
+    if (epoch < 0 || entries_.empty()) return {};
+    if (epoch == entries_.back().epoch) return {epoch, leo};
+    auto hi = std::upper_bound(entries_.begin(), entries_.end(), epoch,
+                               [](int32_t e, const entry& x) { return e < x.epoch; });
+    if (hi == entries_.end()) return {};  // above the latest known epoch
+    if (hi == entries_.begin()) return {epoch, hi->start_offset};
+    return {std::prev(hi)->epoch, hi->start_offset};
 }
 
 std::optional<int32_t> leader_epoch_cache::latest_epoch() const {

@@ -35,6 +35,13 @@ struct partition_checkpoint {
     static std::optional<partition_checkpoint> parse(const std::string& text);
 };
 
+// OffsetForLeaderEpoch answer; {-1, -1} is Kafka's UNDEFINED_EPOCH / UNDEFINED_EPOCH_OFFSET.
+struct epoch_end_offset {
+    int32_t leader_epoch = -1;
+    int64_t end_offset = -1;
+    bool undefined() const { return leader_epoch < 0 && end_offset < 0; }
+};
+
 // Maps leader epochs to the first offset written in them (OffsetForLeaderEpoch).
 // Single-writer: owned by a partition_log.
 class leader_epoch_cache {
@@ -50,7 +57,19 @@ class leader_epoch_cache {
     void truncate_from(int64_t offset);
     // The end offset of `epoch` (start of the next greater epoch, or `leo` for the latest)
     // and the largest epoch <= `epoch`; nullopt when no epoch <= `epoch` is known.
+    // NOTE: differs from Kafka in two corner cases: `epoch` below every known epoch gives
+    // nullopt (Kafka: {epoch, start offset of the first known epoch}) and `epoch` above the
+    // latest gives {latest, leo} (Kafka: undefined). See offset_for_leader_epoch().
     std::optional<std::pair<int32_t, int64_t>> end_offset_for(int32_t epoch, int64_t leo) const;
+    // Kafka's LeaderEpochFileCache.endOffsetFor (KIP-101/KIP-279), exactly:
+    //   epoch < 0 or cache empty          -> undefined {-1, -1}
+    //   epoch == latest                   -> {epoch, leo}
+    //   epoch > latest                    -> undefined {-1, -1}
+    //   epoch < first known epoch         -> {epoch, start offset of the first known epoch}
+    //   otherwise                         -> {largest known epoch <= epoch,
+    //                                         start offset of the first known epoch > epoch}
+    epoch_end_offset offset_for_leader_epoch(int32_t epoch, int64_t leo) const;
+    void clear() { entries_.clear(); }
     std::optional<int32_t> latest_epoch() const;
     const std::vector<entry>& entries() const { return entries_; }
 

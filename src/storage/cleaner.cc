@@ -235,6 +235,7 @@ std::shared_ptr<compaction_job> partition_log::prepare_compaction(int64_t now_ms
     job->config_ = c;
     job->now_ms_ = now_ms;
     job->end_offset_ = cleanable.back()->next_offset();
+    job->truncations_ = truncations_;
     for (auto& s : cleanable) {
         compaction_job::output o;
         o.cleaned_path = s->log_path() + kCleanedSuffix;
@@ -248,6 +249,15 @@ std::shared_ptr<compaction_job> partition_log::prepare_compaction(int64_t now_ms
 status partition_log::install_compaction(compaction_job& job) {
     compaction_running_ = false;
     if (!job.ran_) return make_error(errc::invalid_argument, "compaction job did not run");
+    if (job.truncations_ != truncations_) {
+        // The log was truncated (replication) while the job ran: its output may hold
+        // truncated data, and its sources may have been cut or deleted. Discard it.
+        for (auto& o : job.outputs_)
+            (void)opts_.fs->unlink(o.cleaned_path);
+        logger()->info("{}: compaction result discarded: the log was truncated meanwhile",
+                       opts_.dir);
+        return {};
+    }
     if (!job.result_) {
         logger()->error("{}: compaction failed: {}", opts_.dir, job.result_.error().message);
         for (auto& o : job.outputs_)

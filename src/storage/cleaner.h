@@ -69,6 +69,8 @@ class compaction_job {
     log_config config_;
     int64_t now_ms_ = 0;
     int64_t end_offset_ = 0;  // the cleaner checkpoint after this pass
+    // partition_log::truncations_ when prepared: a truncation meanwhile voids the job.
+    uint64_t truncations_ = 0;
     std::vector<output> outputs_;
     status result_;
     bool ran_ = false;

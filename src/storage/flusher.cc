@@ -1,5 +1,7 @@
 #include "storage/flusher.h"
 
+#include <algorithm>
+
 #include "storage/logger.h"
 
 namespace rill::storage {
@@ -11,6 +13,13 @@ void flush_state::set_active(std::shared_ptr<file> active,
     active_ = std::move(active);
     for (auto& f : sealed)
         sealed_.push_back(std::move(f));
+}
+
+void flush_state::reset_after_truncation(int64_t leo, int64_t durable) {
+    std::lock_guard sync_lk(sync_mu_);
+    std::lock_guard lk(mu_);
+    published_.store(leo, std::memory_order_release);
+    durable_.store(std::min(durable, leo), std::memory_order_release);
 }
 
 std::optional<error> flush_state::failure() const {

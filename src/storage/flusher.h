@@ -42,6 +42,11 @@ class flush_state {
     // Owner thread: the active segment's log file changed (after a roll); `sealed` are the
     // files of the previous active segment, synced by the next flush.
     void set_active(std::shared_ptr<file> active, std::vector<std::shared_ptr<file>> sealed);
+    // Owner thread, after the log was truncated (partition_log::truncate_to and
+    // truncate_fully_and_start_at): the log now ends at `leo` and everything below `durable`
+    // (<= leo) is durable. Waits for a sync in progress (so that it cannot publish a durable
+    // offset above the new end afterwards). Waiters for offsets above `leo` stay queued.
+    void reset_after_truncation(int64_t leo, int64_t durable);
     // Offsets below this are durable.
     int64_t durable() const { return durable_.load(std::memory_order_acquire); }
     int64_t published() const { return published_.load(std::memory_order_acquire); }

@@ -224,8 +224,27 @@ status partition_log::load(int64_t /*now_ms*/) {
     log_start_ =
         std::clamp(std::max(ck.log_start, segments_.front()->base_offset()), int64_t(0), leo_);
     hwm_ = std::clamp(ck.high_watermark, log_start_, leo_);
+    checkpointed_hwm_ = hwm_;
     cleaner_offset_ = std::clamp(ck.cleaner_offset, log_start_, leo_);
+    size_t epochs_before = epochs_.entries().size();
     epochs_.truncate_from(leo_);
+    bool epochs_changed = epochs_.entries().size() != epochs_before;
+    if (!clean) {
+        // The leader-epoch checkpoint is written in the background and may lag the log: learn
+        // the epochs of the re-validated segments from their batches (as Kafka's recovery does).
+        for (size_t i = std::min(first_recover, segments_.size()); i < segments_.size(); ++i) {
+            const auto& seg = segments_[i];
+            batch_scanner sc(*seg->log_file(), 0, seg->size(), false);
+            for (;;) {
+                auto b = sc.next();
+                if (b.status == scan_status::io_error)
+                    return unexpected{error(errc::io_error, b.reason)};
+                if (b.status != scan_status::ok) break;
+                if (epochs_.assign(b.header.partition_leader_epoch, b.header.base_offset))
+                    epochs_changed = true;
+            }
+        }
+    }
 
     auto snap = producers_.load_snapshot(fs, dir, leo_);
     if (!snap) return unexpected{snap.error()};
@@ -247,6 +266,14 @@ status partition_log::load(int64_t /*now_ms*/) {
     if (clean) {
         if (auto s = fs.unlink(join_path(dir, kCleanShutdownMarker)); !s) return s;
         if (auto s = fs.sync_dir(dir); !s) return s;
+    }
+    if (epochs_changed) {
+        std::string ept = epochs_.serialize();
+        if (auto s = write_file_atomic(
+                fs, join_path(dir, kLeaderEpochCheckpoint),
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ept.data()), ept.size()));
+            !s)
+            return s;
     }
     std::string ckt = make_checkpoint().serialize();
     if (auto s = write_file_atomic(
@@ -286,9 +313,10 @@ status partition_log::rebuild_producer_state(int64_t from_offset) {
     return {};
 }
 
-bool partition_log::should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms) const {
+bool partition_log::should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms,
+                                uint64_t pending) const {
     const auto& a = segments_.active();
-    if (a->empty()) return false;
+    if (a->empty() && pending == 0) return false;
     const auto& c = opts_.config;
     if (a->size() + bytes > static_cast<uint64_t>(c.segment_bytes)) return true;
     if (c.segment_ms != kNever && a->roll_base_ms() >= 0 &&
@@ -422,6 +450,295 @@ result<append_result> partition_log::append(std::span<uint8_t> data, int32_t lea
         flush_up_to(leo_, nullptr);
     }
     return ar;
+}
+
+result<append_result> partition_log::append_replicated(std::span<const uint8_t> data,
+                                                       int64_t now_ms) {
+    if (closed_) return make_error(errc::shutting_down, "log closed");
+    if (!offline_) {
+        if (auto f = flush_->failure()) go_offline(*f);
+    }
+    if (offline_) return unexpected{*offline_};
+    if (data.empty()) return make_error(errc::invalid_argument, "no batches");
+
+    // Validate everything before writing anything.
+    int64_t expect = leo_;
+    size_t count = 0;
+    for (size_t pos = 0; pos < data.size();) {
+        auto rest = data.subspan(pos);
+        auto h = protocol::parse_batch_header(rest);
+        auto where = [&] {
+            return " (replicated batch at byte " + std::to_string(pos) + ", base offset " +
+                   std::to_string(h ? h->base_offset : -1) + ")";
+        };
+        if (!h) return make_error(errc::corrupt_batch, "truncated batch header" + where());
+        if (h->batch_length < kMinBatchLength || h->total_size() > rest.size())
+            return make_error(errc::corrupt_batch, "partial or malformed batch" + where());
+        if (auto why = check_batch(rest.subspan(0, h->total_size()), *h); !why.empty())
+            return make_error(errc::corrupt_batch, why + where());
+        if (h->base_offset != expect) {
+            if (pos == 0)
+                return make_error(errc::offset_out_of_range, "replicated batches start at offset " +
+                                                                 std::to_string(h->base_offset) +
+                                                                 ", log end offset is " +
+                                                                 std::to_string(leo_));
+            return make_error(errc::corrupt_batch,
+                              "replicated batches not contiguous: expected base offset " +
+                                  std::to_string(expect) + where());
+        }
+        if (h->base_offset > std::numeric_limits<int64_t>::max() - h->last_offset_delta - 1)
+            return make_error(errc::corrupt_batch, "offset overflow" + where());
+        expect = h->last_offset() + 1;
+        pos += h->total_size();
+        ++count;
+    }
+
+    append_result ar;
+    ar.base_offset = leo_;
+    int64_t records = 0;
+    auto& metas = repl_metas_;
+    metas.clear();
+    metas.reserve(count);
+    // Writes the batches of [from, from + len) (described by `metas`) to the active segment
+    // and accounts for them.
+    auto commit = [&](size_t from, size_t len) -> status {
+        auto chunk = data.subspan(from, len);
+        if (auto s = segments_.active()->append(chunk, metas, now_ms); !s) {
+            if (segments_.active()->broken()) go_offline(s.error());
+            return s;
+        }
+        bool new_epoch = false;
+        for (size_t p = 0; p < chunk.size();) {
+            auto h = *protocol::parse_batch_header(chunk.subspan(p));
+            if (epochs_.assign(h.partition_leader_epoch, h.base_offset)) new_epoch = true;
+            producers_.update(h);
+            records += h.record_count;
+            p += h.total_size();
+        }
+        leo_ = metas.back().last_offset + 1;
+        flush_->publish(leo_);
+        if (new_epoch) checkpoint();
+        metas.clear();
+        return {};
+    };
+    size_t group = 0;  // start of the batches not yet written
+    status st;
+    for (size_t pos = 0; pos < data.size();) {
+        auto h = *protocol::parse_batch_header(data.subspan(pos));
+        uint64_t pending = pos - group;
+        if (should_roll(pending + h.total_size(), h.last_offset(), now_ms, pending)) {
+            if (pending > 0) {
+                st = commit(group, pending);
+                if (!st) break;
+                group = pos;
+            }
+            st = roll_locked(now_ms);
+            if (!st) break;
+        }
+        metas.push_back({h.base_offset, h.last_offset(), h.max_timestamp,
+                         static_cast<uint32_t>(h.total_size())});
+        pos += h.total_size();
+    }
+    if (st && group < data.size()) st = commit(group, data.size() - group);
+    metas.clear();
+    if (records > 0) {
+        unflushed_messages_ += records;
+        if (first_unflushed_ms_ < 0) first_unflushed_ms_ = now_ms;
+        if (unflushed_messages_ >= opts_.config.flush_messages) {
+            unflushed_messages_ = 0;
+            first_unflushed_ms_ = -1;
+            flush_up_to(leo_, nullptr);
+        }
+    }
+    if (!st) return unexpected{st.error()};
+    ar.last_offset = leo_ - 1;
+    ar.log_start_offset = log_start_;
+    return ar;
+}
+
+bool partition_log::assign_epoch_start(int32_t epoch) {
+    if (!epochs_.assign(epoch, leo_)) return false;
+    checkpoint();
+    return true;
+}
+
+status partition_log::write_checkpoints_and_wait(bool drop_all_snapshots) {
+    auto fs = opts_.fs;
+    std::string dir = opts_.dir;
+    std::string ck = make_checkpoint().serialize();
+    std::string ep = epochs_.serialize();
+    std::promise<status> done;
+    auto fut = done.get_future();
+    // On the background runner: FIFO after every checkpoint and snapshot write queued before
+    // the truncation, so none of those can overwrite what is written here.
+    run([&, fs, dir] {
+        auto bytes = [](const std::string& s) {
+            return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+        };
+        status s;
+        if (drop_all_snapshots) {
+            auto snaps = list_snapshots(*fs, dir);
+            if (!snaps) s = unexpected{snaps.error()};
+            for (size_t i = 0; s && i < snaps->size(); ++i) {
+                auto u =
+                    fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
+                if (!u && u.error().code != errc::not_found) s = u;
+            }
+        }
+        if (s) s = write_file_atomic(*fs, join_path(dir, kPartitionCheckpoint), bytes(ck));
+        if (s) s = write_file_atomic(*fs, join_path(dir, kLeaderEpochCheckpoint), bytes(ep));
+        done.set_value(s);
+    });
+    return fut.get();
+}
+
+status partition_log::finish_truncation(bool drop_all_snapshots) {
+    file_system& fs = *opts_.fs;
+    ++truncations_;
+    log_start_ = std::min(log_start_, leo_);
+    hwm_ = std::clamp(hwm_, log_start_, leo_);
+    cleaner_offset_ = std::clamp(cleaner_offset_, log_start_, leo_);
+    epochs_.truncate_from(leo_);
+    unflushed_messages_ = 0;
+    first_unflushed_ms_ = -1;
+    const auto& active = segments_.active();
+    flush_->set_active(active->log_file(), {});
+    flush_->reset_after_truncation(leo_, flush_->durable());
+    // Make the cut durable: the active (cut) segment, the renames, then everything else the
+    // flusher still had to sync (so the recovery point can be LEO).
+    status s = active->sync();
+    if (s) s = fs.sync_dir(opts_.dir);
+    if (s) s = flush_->sync_now();
+    if (!s) {
+        go_offline(s.error());
+        return s;
+    }
+    if (auto w = write_checkpoints_and_wait(drop_all_snapshots); !w) {
+        go_offline(w.error());
+        return w;
+    }
+    // Producer state as of the new LEO: newest snapshot <= LEO (newer ones are deleted) plus
+    // the batches after it.
+    auto snap = producers_.load_snapshot(fs, opts_.dir, leo_);
+    if (!snap) {
+        go_offline(snap.error());
+        return unexpected{snap.error()};
+    }
+    if (auto r = rebuild_producer_state(snap->value_or(segments_.front()->base_offset())); !r) {
+        go_offline(r.error());
+        return r;
+    }
+    producers_.remove_below(log_start_);
+    return {};
+}
+
+status partition_log::truncate_to(int64_t offset) {
+    if (closed_) return make_error(errc::shutting_down, "log closed");
+    if (offset < 0) return make_error(errc::invalid_argument, "negative truncation offset");
+    if (!offline_) {
+        if (auto f = flush_->failure()) go_offline(*f);
+    }
+    if (offline_) return unexpected{*offline_};
+    if (offset >= leo_) return {};
+    if (offset < segments_.front()->base_offset()) return truncate_fully_and_start_at(offset);
+
+    size_t i = segments_.index_for(offset);
+    auto seg = segments_[i];
+    int64_t cut = seg->next_offset();
+    uint64_t cut_pos = seg->size();
+    if (offset < seg->next_offset()) {
+        auto loc = seg->find(offset);
+        if (!loc) return unexpected{loc.error()};
+        if (!*loc)
+            return make_error(errc::corrupt, "cannot find the batch holding offset " +
+                                                 std::to_string(offset) + " in " + seg->log_path());
+        cut = (*loc)->header.base_offset;
+        cut_pos = (*loc)->position;
+    }
+    int64_t old_leo = leo_;
+    bool was_active = i + 1 == segments_.size();
+
+    // Later segments first, newest first: a crash in between leaves a shorter, consistent log.
+    while (segments_.size() > i + 1) {
+        auto paths = segments_.active()->rename_to_deleted(*opts_.fs);
+        if (!paths) {
+            go_offline(paths.error());
+            return unexpected{paths.error()};
+        }
+        segments_.pop_back();
+        remove_files(std::move(*paths));
+    }
+    bool cut_needed = cut_pos < seg->size() || cut < seg->next_offset();
+    if (compaction_running_ && !was_active) {
+        // A compaction job may be reading this (closed) segment object on another thread, and
+        // it is about to become the active one: cut the file and continue with a fresh object
+        // (the job is voided by truncations_).
+        status s = cut_needed ? seg->log_file()->truncate(cut_pos) : status{};
+        if (s) {
+            auto ns = segment::open(*opts_.fs, opts_.dir, seg->base_offset(), seg_config(),
+                                    segment::index_mode::rebuild);
+            if (ns && (*ns)->next_offset() != cut)
+                ns = unexpected{error(errc::corrupt, "segment ends at an unexpected offset")};
+            if (ns)
+                segments_.replace(i, *ns);
+            else
+                s = unexpected{ns.error()};
+        }
+        if (!s) {
+            go_offline(s.error());
+            return s;
+        }
+    } else if (cut_needed) {
+        if (auto s = seg->truncate_to(cut_pos, cut); !s) {
+            go_offline(s.error());
+            return s;
+        }
+    }
+    leo_ = cut;
+    auto s = finish_truncation(false);
+    if (s)
+        logger()->info("{}: truncated to offset {} (requested {}), log end was {}", opts_.dir, leo_,
+                       offset, old_leo);
+    return s;
+}
+
+status partition_log::truncate_fully_and_start_at(int64_t offset) {
+    if (closed_) return make_error(errc::shutting_down, "log closed");
+    if (offset < 0) return make_error(errc::invalid_argument, "negative start offset");
+    if (!offline_) {
+        if (auto f = flush_->failure()) go_offline(*f);
+    }
+    if (offline_) return unexpected{*offline_};
+    int64_t old_start = log_start_, old_leo = leo_;
+    // Newest first; the segment objects stay until all renames succeeded.
+    std::vector<std::string> removed;
+    for (size_t k = segments_.size(); k-- > 0;) {
+        auto paths = segments_[k]->rename_to_deleted(*opts_.fs);
+        if (!paths) {
+            go_offline(paths.error());
+            return unexpected{paths.error()};
+        }
+        removed.insert(removed.end(), paths->begin(), paths->end());
+    }
+    auto seg = segment::create(*opts_.fs, opts_.dir, offset, seg_config());
+    if (!seg) {
+        go_offline(seg.error());
+        return unexpected{seg.error()};
+    }
+    segments_.clear();
+    segments_.push_back(*seg);
+    remove_files(std::move(removed));
+    leo_ = offset;
+    log_start_ = offset;
+    hwm_ = offset;
+    cleaner_offset_ = offset;
+    epochs_.clear();
+    producers_.clear();
+    auto s = finish_truncation(true);
+    if (s)
+        logger()->info("{}: truncated fully, restarting at offset {} (was [{}, {}))", opts_.dir,
+                       offset, old_start, old_leo);
+    return s;
 }
 
 result<read_result> partition_log::read(int64_t offset, size_t max_bytes,

@@ -13,6 +13,7 @@
 // Files and crash safety: see storage/format.h (layout) and storage/checkpoint.h.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -91,6 +92,54 @@ class partition_log {
     // nothing is acknowledged), corrupt_batch, out_of_order_sequence, invalid_producer_epoch.
     result<append_result> append(std::span<uint8_t> batches, int32_t leader_epoch, int64_t now_ms);
 
+    // ---- Replication: the follower side (Kafka's appendAsFollower / truncateTo /
+    // truncateFullyAndStartAt). All three are owner-executor only, like append.
+
+    // Appends batches fetched from the leader verbatim: `batches` is one or more whole magic-2
+    // batches exactly as the leader stored them (base offsets, partition leader epochs,
+    // timestamps, producer ids/sequences already set). Every batch's header and CRC-32C is
+    // validated (the checks recovery applies) before anything is written; the first batch
+    // must start at log_end_offset() and each next one right after its predecessor's last
+    // offset. Nothing is restamped. Segments roll per config (batch by batch, so segment
+    // boundaries follow the same rules as on the leader), indexes are maintained, the
+    // leader-epoch cache learns every batch's partition_leader_epoch larger than the latest
+    // (starting at that batch's base offset), producer state records every batch without
+    // duplicate/sequence/epoch checks (the leader decided), the flush policy applies, and LEO
+    // advances. The high watermark is NOT changed (call set_high_watermark). No allocation
+    // per record or per batch (a reused scratch vector).
+    // Result: base_offset/last_offset of the appended range, log_append_time = -1,
+    // duplicate = false.
+    // Errors (nothing written unless noted): corrupt_batch (malformed, bad CRC, a trailing
+    // partial batch, or batches not contiguous), offset_out_of_range (first base offset !=
+    // LEO: a stale fetch; refetch from LEO), invalid_argument (empty), shutting_down,
+    // log_offline/io_error/disk_full (when a roll split the input, a prefix of whole batches
+    // may have been written: log_end_offset() says where to continue).
+    result<append_result> append_replicated(std::span<const uint8_t> batches, int64_t now_ms);
+
+    // Removes every batch with base offset >= `offset`; an offset inside a batch truncates to
+    // that batch's base offset (Kafka does the same). No-op when offset >= LEO. Below the
+    // first segment's base offset it is truncate_fully_and_start_at(offset). Deletes later
+    // segments, cuts the containing one (log, offset index, time index), then LEO = the cut,
+    // HWM = min(HWM, LEO), log start = min(log start, LEO), leader-epoch entries starting at
+    // or above the cut removed, producer state rebuilt (newest snapshot <= LEO plus the log
+    // after it; newer snapshots deleted), recovery point <= LEO.
+    // BLOCKING and crash-safe: before returning, every segment is fdatasync'ed, the directory
+    // fsynced and the partition and leader-epoch checkpoints written (on the background
+    // runner, waited for, so that no older queued checkpoint can overwrite them). A
+    // compaction in flight is voided (its install discards the output).
+    // Flush waiters for offsets above the new LEO stay queued (the broker fails them on
+    // leadership change). Errors: invalid_argument (offset < 0), shutting_down, log_offline,
+    // io_error (the log goes offline when files were already changed), corrupt.
+    status truncate_to(int64_t offset);
+
+    // Drops every segment and restarts the log empty at `offset` (log start = LEO = HWM =
+    // recovery point = cleaner offset = offset): for a follower whose fetch offset is below
+    // the leader's log start, or above the leader's LEO after an unclean election. Clears
+    // the leader-epoch cache and producer state and deletes all producer snapshots.
+    // BLOCKING and crash-safe like truncate_to. Errors: invalid_argument (offset < 0),
+    // shutting_down, log_offline, io_error (the log goes offline).
+    status truncate_fully_and_start_at(int64_t offset);
+
     // Whole batches starting with the one holding `offset`, while their last offset <
     // upper_bound (pass the high watermark, LSO, or log_end_offset() for replicas), within
     // max_bytes except that the first batch is always returned whole. Empty when offset ==
@@ -139,10 +188,33 @@ class partition_log {
     status roll(int64_t now_ms);
 
     // Leader epochs (OffsetForLeaderEpoch): {largest epoch <= `epoch`, its end offset}.
+    // nullopt when `epoch` is below every known epoch (or none is known); {latest, LEO} when
+    // `epoch` is above the latest. See offset_for_leader_epoch() for Kafka's exact answer.
     std::optional<std::pair<int32_t, int64_t>> end_offset_for_epoch(int32_t epoch) const {
         return epochs_.end_offset_for(epoch, leo_);
     }
+    // Kafka's OffsetForLeaderEpoch semantics (leader_epoch_cache::offset_for_leader_epoch):
+    // undefined {-1, -1} for epoch < 0, an empty cache or epoch > latest; {epoch, LEO} for the
+    // latest; {epoch, first entry's start} below the first known epoch; else {largest epoch
+    // <= epoch, start offset of the next larger epoch}.
+    epoch_end_offset offset_for_leader_epoch(int32_t epoch) const {
+        return epochs_.offset_for_leader_epoch(epoch, leo_);
+    }
     std::optional<int32_t> latest_epoch() const { return epochs_.latest_epoch(); }
+    const leader_epoch_cache& leader_epochs() const { return epochs_; }
+    // On becoming leader for `epoch` (Kafka's Partition.makeLeader): records that `epoch`
+    // starts at the current LEO, so OffsetForLeaderEpoch answers correctly before the first
+    // append in it. Ignored (false) unless epoch > latest_epoch(). Checkpointed in the
+    // background.
+    bool assign_epoch_start(int32_t epoch);
+
+    // The high watermark of the partition checkpoint read by open() (written by checkpoint(),
+    // close(), truncations and retention), clamped to [log start, LEO]; the log start when
+    // there was no readable checkpoint. In cluster mode this is the last known HWM to resume
+    // from (Kafka's replication-offset-checkpoint). open() also sets high_watermark() to it.
+    int64_t checkpointed_high_watermark() const {
+        return std::clamp(checkpointed_hwm_, log_start_, leo_);
+    }
 
     const producer_state& producers() const { return producers_; }
 
@@ -172,7 +244,10 @@ class partition_log {
 
     status load(int64_t now_ms);
     status rebuild_producer_state(int64_t from_offset);
-    bool should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms) const;
+    // `bytes` more to append; `pending` of them are already destined for the active segment
+    // (append_replicated groups batches), counting it as non-empty.
+    bool should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms,
+                     uint64_t pending = 0) const;
     status roll_locked(int64_t now_ms);
     void remove_files(std::vector<std::string> paths);
     status delete_front_segments(size_t count);
@@ -180,6 +255,9 @@ class partition_log {
     segment_config seg_config() const;
     void go_offline(const error& e);
     partition_checkpoint make_checkpoint() const;
+    // Commits a truncation: syncs, resets flush state, writes checkpoints (waited for).
+    status finish_truncation(bool drop_all_snapshots);
+    status write_checkpoints_and_wait(bool drop_all_snapshots);
 
     options opts_;
     segment_set segments_;
@@ -190,6 +268,9 @@ class partition_log {
     int64_t leo_ = 0;
     int64_t hwm_ = 0;
     int64_t cleaner_offset_ = 0;
+    int64_t checkpointed_hwm_ = 0;
+    uint64_t truncations_ = 0;            // voids compaction jobs prepared before a truncation
+    std::vector<batch_meta> repl_metas_;  // append_replicated scratch
     int64_t unflushed_messages_ = 0;
     int64_t first_unflushed_ms_ = -1;
     std::optional<error> offline_;

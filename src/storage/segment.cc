@@ -225,6 +225,36 @@ status segment::append(std::span<const uint8_t> data, std::span<const batch_meta
     return {};
 }
 
+status segment::truncate_to(uint64_t position, int64_t offset) {
+    if (position > size_ || offset < base_offset_ || offset > next_offset_)
+        return unexpected{error(errc::invalid_argument, "bad truncation point for " + log_path())};
+    if (auto s = log_->truncate(position); !s) return s;
+    size_ = position;
+    bool ok = true;
+    if (!offsets_.truncate_to_position(position)) ok = false;
+    if (!times_.truncate_to_offset(rel(offset, base_offset_))) ok = false;
+    next_offset_ = base_offset_;
+    max_timestamp_ = -1;
+    offset_of_max_timestamp_ = -1;
+    roll_base_ms_ = -1;
+    bytes_since_index_ = 0;
+    if (ok) {
+        auto s = scan_tail();
+        if (!s && s.error().code == errc::io_error) return s;
+        ok = s && next_offset_ == offset;
+    }
+    if (!ok) {
+        logger()->warn("rebuilding indexes of {} after truncation", log_path());
+        if (auto s = rebuild_indexes(false, nullptr); !s) return s;
+        if (next_offset_ != offset)
+            return unexpected{error(errc::corrupt, "segment " + log_path() + " ends at offset " +
+                                                       std::to_string(next_offset_) +
+                                                       " after truncation to " +
+                                                       std::to_string(offset))};
+    }
+    return {};
+}
+
 result<std::optional<batch_location>> segment::find(int64_t offset) const {
     if (offset >= next_offset_ || size_ == 0) return std::optional<batch_location>{};
     uint64_t start = 0;

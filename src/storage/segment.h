@@ -81,6 +81,13 @@ class segment {
     status append(std::span<const uint8_t> data, std::span<const batch_meta> batches,
                   int64_t now_ms);
 
+    // Cuts the segment at `position`, the start of the batch whose base offset is `offset`
+    // (or size()/next_offset() for no-op): truncates the log file, drops the index entries at
+    // or after the cut and recomputes next offset / max timestamp from what remains (rebuilding
+    // the indexes if they disagree). Does not sync. On a failed file truncate nothing changed
+    // in memory.
+    status truncate_to(uint64_t position, int64_t offset);
+
     // The first batch whose last offset >= offset, if the segment holds one.
     result<std::optional<batch_location>> find(int64_t offset) const;
     // Whole batches from `from` (a batch start): while last offset < upper_bound and the

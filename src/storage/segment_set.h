@@ -28,6 +28,8 @@ class segment_set {
     // REQUIRES: s->base_offset() > every base offset held.
     void push_back(ptr s) { segs_.push_back(std::move(s)); }
     void pop_front() { segs_.erase(segs_.begin()); }
+    void pop_back() { segs_.pop_back(); }
+    void clear() { segs_.clear(); }
     void erase(size_t i) { segs_.erase(segs_.begin() + static_cast<long>(i)); }
     void replace(size_t i, ptr s) { segs_[i] = std::move(s); }
 

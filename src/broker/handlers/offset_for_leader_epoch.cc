@@ -17,7 +17,8 @@ struct item {
 
 }  // namespace
 
-// For each partition: the largest epoch <= the requested one and its end offset (KIP-320).
+// For each partition: the largest epoch <= the requested one and its end offset (KIP-320),
+// answered by the leader only.
 task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
     request_context& ctx, m::offset_for_leader_epoch_request& req) {
     auto& pm = ctx.b.partitions();
@@ -54,15 +55,11 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
             return;
         }
         if (it.leader_epoch > p.leader_epoch) return;  // unknown epoch: -1 / -1
-        if (auto r = p.log->end_offset_for_epoch(it.leader_epoch)) {
-            it.out->leader_epoch = r->first;
-            it.out->end_offset = r->second;
-        } else {
-            // No batch carries an epoch <= the requested one yet: the log is empty at that
-            // epoch, so it ends where the log currently starts or ends.
-            it.out->leader_epoch = p.leader_epoch;
-            it.out->end_offset = p.log->log_end_offset();
-        }
+        // Kafka's answer (KIP-101/279): the largest epoch <= the requested one and where it
+        // ends; a follower truncates its divergent tail there.
+        const auto r = p.log->offset_for_leader_epoch(it.leader_epoch);
+        it.out->leader_epoch = r.leader_epoch;
+        it.out->end_offset = r.end_offset;
     });
     co_return resp;
 }
