@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/metadata_store.h"
+#include "cluster/topic_rules.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 
@@ -46,41 +47,6 @@ std::optional<protocol::uuid> uuid_from_hex(const std::string& s) {
     return u;
 }
 
-protocol::uuid random_uuid() {
-    static std::mutex mu;
-    static std::mt19937_64 rng(std::random_device{}());
-    std::lock_guard lock(mu);
-    protocol::uuid u;
-    for (;;) {
-        for (size_t i = 0; i < 16; i += 8) {
-            uint64_t v = rng();
-            for (size_t j = 0; j < 8; ++j)
-                u.b[i + j] = static_cast<uint8_t>(v >> (8 * j));
-        }
-        u.b[6] = static_cast<uint8_t>((u.b[6] & 0x0f) | 0x40);  // version 4
-        u.b[8] = static_cast<uint8_t>((u.b[8] & 0x3f) | 0x80);  // variant
-        if (!u.is_zero()) return u;
-    }
-}
-
-// Kafka prints cluster ids as URL-safe base64 of the 16 bytes, without padding.
-std::string base64url(const protocol::uuid& u) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (auto b : u.b) {
-        acc = (acc << 8) | b;
-        bits += 8;
-        while (bits >= 6) {
-            out.push_back(tbl[(acc >> (bits - 6)) & 63]);
-            bits -= 6;
-        }
-    }
-    if (bits > 0) out.push_back(tbl[(acc << (6 - bits)) & 63]);
-    return out;
-}
-
 class embedded_store final : public metadata_store {
   public:
     embedded_store(std::string dir, broker_info self, const broker_config& config)
@@ -94,32 +60,24 @@ class embedded_store final : public metadata_store {
 
         // meta.properties: the cluster id and a node id check.
         std::string meta_path = dir_ + "/meta.properties";
-        if (std::filesystem::exists(meta_path)) {
-            auto text = read_file(meta_path);
-            if (!text) {
-                *error = text.error();
-                return false;
-            }
-            auto props = parse_properties(*text);
-            if (!props) {
-                *error = meta_path + ": " + props.error();
-                return false;
-            }
-            const std::string* cid = props->get("cluster.id");
-            const std::string* nid = props->get("node.id");
-            if (!nid) nid = props->get("broker.id");
-            if (!cid) {
+        auto meta = read_meta_properties(meta_path);
+        if (!meta) {
+            *error = meta.error();
+            return false;
+        }
+        if (*meta) {
+            if (!(*meta)->cluster_id) {
                 *error = meta_path + " has no cluster.id";
                 return false;
             }
-            if (nid && *nid != std::to_string(self_.id)) {
+            if ((*meta)->node_id && *(*meta)->node_id != std::to_string(self_.id)) {
                 *error = "broker.id " + std::to_string(self_.id) + " does not match node.id " +
-                         *nid + " in " + meta_path;
+                         *(*meta)->node_id + " in " + meta_path;
                 return false;
             }
-            snap->cluster_id = *cid;
+            snap->cluster_id = *(*meta)->cluster_id;
         } else {
-            snap->cluster_id = base64url(random_uuid());
+            snap->cluster_id = uuid_to_base64url(random_topic_uuid());
             std::string content = "#Written by Rill\nversion=1\ncluster.id=" + snap->cluster_id +
                                   "\nnode.id=" + std::to_string(self_.id) + "\n";
             if (auto r = write_file_atomically(meta_path, content); !r) {
@@ -225,7 +183,7 @@ class embedded_store final : public metadata_store {
             return unexpected(meta_error{meta_errc::invalid_config, r.error()});
         topic_info t;
         t.name = req.name;
-        t.id = random_uuid();
+        t.id = random_topic_uuid();
         t.internal = req.internal;
         t.configs = req.configs;
         for (int32_t p = 0; p < partitions; ++p) {
@@ -263,15 +221,7 @@ class embedded_store final : public metadata_store {
         const topic_info* t = cur->find_topic(name);
         if (!t) return unexpected(meta_error{meta_errc::unknown_topic, "Unknown topic " + name});
         int32_t have = static_cast<int32_t>(t->partitions.size());
-        if (total <= have)
-            return unexpected(
-                meta_error{meta_errc::invalid_partitions,
-                           "Topic currently has " + std::to_string(have) +
-                               " partitions, which is higher than or equal to the requested " +
-                               std::to_string(total) + "."});
-        if (total > kMaxPartitionsPerTopic)
-            return unexpected(meta_error{meta_errc::invalid_partitions,
-                                         "Number of partitions exceeds the limit."});
+        if (auto ok = check_partition_increase(have, total); !ok) return unexpected(ok.error());
         if (validate_only) return {};
         auto next = std::make_shared<metadata_snapshot>(*cur);
         auto& nt = next->topics.at(name);
@@ -335,8 +285,6 @@ class embedded_store final : public metadata_store {
     }
 
   private:
-    static constexpr int32_t kMaxPartitionsPerTopic = 100000;
-
     // REQUIRES: write_mu_ held. Persists, publishes and notifies.
     result<void, meta_error> commit(std::shared_ptr<metadata_snapshot> next) {
         next->version++;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <set>
+
+#include "common/file_util.h"
 
 namespace rill::cluster {
 namespace {
@@ -229,6 +232,33 @@ std::vector<std::vector<int32_t>> assign_replicas(const std::vector<broker_info>
         out.push_back(std::move(replicas));
     }
     return out;
+}
+
+result<void, meta_error> check_partition_increase(int32_t have, int32_t total) {
+    if (total <= have)
+        return unexpected(
+            meta_error{meta_errc::invalid_partitions,
+                       "Topic currently has " + std::to_string(have) +
+                           " partitions, which is higher than or equal to the requested " +
+                           std::to_string(total) + "."});
+    if (total > kMaxPartitionsPerTopic)
+        return unexpected(
+            meta_error{meta_errc::invalid_partitions, "Number of partitions exceeds the limit."});
+    return {};
+}
+
+result<std::optional<meta_properties>, std::string> read_meta_properties(const std::string& path) {
+    if (!std::filesystem::exists(path)) return std::optional<meta_properties>{};
+    auto text = read_file(path);
+    if (!text) return unexpected(text.error());
+    auto props = parse_properties(*text);
+    if (!props) return unexpected(path + ": " + props.error());
+    meta_properties m;
+    if (const std::string* cid = props->get("cluster.id")) m.cluster_id = *cid;
+    const std::string* nid = props->get("broker.id");
+    if (!nid) nid = props->get("node.id");
+    if (nid) m.node_id = *nid;
+    return std::optional<meta_properties>{std::move(m)};
 }
 
 }  // namespace rill::cluster

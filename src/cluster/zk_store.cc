@@ -405,15 +405,7 @@ class zk_store final : public metadata_store {
                 return unexpected(
                     meta_error{meta_errc::storage_error, "corrupt topic znode for " + name});
             int32_t have = static_cast<int32_t>(tz->partitions.size());
-            if (total <= have)
-                return unexpected(
-                    meta_error{meta_errc::invalid_partitions,
-                               "Topic currently has " + std::to_string(have) +
-                                   " partitions, which is higher than or equal to the requested " +
-                                   std::to_string(total) + "."});
-            if (total > kMaxPartitionsPerTopic)
-                return unexpected(meta_error{meta_errc::invalid_partitions,
-                                             "Number of partitions exceeds the limit."});
+            if (auto ok = check_partition_increase(have, total); !ok) return unexpected(ok.error());
             int32_t rf = have ? static_cast<int32_t>(tz->partitions.begin()->second.size()) : 1;
             auto cur = snapshot();
             if (rf > static_cast<int32_t>(cur->brokers.size()))
@@ -948,20 +940,14 @@ class zk_store final : public metadata_store {
         std::error_code ec;
         std::filesystem::create_directories(data_dir_, ec);
         std::string meta = data_dir_ + "/meta.properties";
-        if (std::filesystem::exists(meta)) {
-            auto text = read_file(meta);
-            if (!text) {
-                *error = text.error();
-                return false;
-            }
-            auto props = parse_properties(*text);
-            if (!props) {
-                *error = meta + ": " + props.error();
-                return false;
-            }
-            const std::string* cid = props->get("cluster.id");
-            const std::string* bid = props->get("broker.id");
-            if (!bid) bid = props->get("node.id");
+        auto props = read_meta_properties(meta);
+        if (!props) {
+            *error = props.error();
+            return false;
+        }
+        if (*props) {
+            const auto& cid = (*props)->cluster_id;
+            const auto& bid = (*props)->node_id;
             if (cid && *cid != id) {
                 *error = "The cluster id " + id + " in ZooKeeper does not match the cluster.id " +
                          *cid + " in " + meta + ": this data directory belongs to another cluster";
