@@ -265,6 +265,14 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
                 }
             }
             lg.set_high_watermark(std::min(d.high_watermark, lg.log_end_offset()));
+            // DeleteRecords (and retention) on the leader moved its log start: follow it, so a
+            // later leader does not bring deleted records back.
+            if (d.log_start_offset > lg.log_start_offset() &&
+                d.log_start_offset <= lg.high_watermark()) {
+                if (auto r = lg.delete_records(d.log_start_offset, wall_clock_ms()); !r)
+                    log()->warn("{}: cannot follow the leader's log start {}: {}", p.tp.dir_name(),
+                                d.log_start_offset, r.error().message);
+            }
             job.next_offset = lg.log_end_offset();
             return;
         }

@@ -7,6 +7,7 @@ import socket
 import struct
 
 METADATA, FIND_COORDINATOR, ALTER_REASSIGNMENTS, LIST_REASSIGNMENTS = 3, 10, 45, 46
+DELETE_RECORDS = 21
 
 
 # ---- encoding ---------------------------------------------------------------------------------
@@ -64,6 +65,7 @@ class Reader:
     def i8(self): return self._take(">b")
     def i16(self): return self._take(">h")
     def i32(self): return self._take(">i")
+    def i64(self): return self._take(">q")
     def boolean(self): return self._take(">b") != 0
 
     def uvarint(self):
@@ -177,6 +179,19 @@ class KafkaConnection:
             out_topics[name] = {"error": err, "partitions": parts}
         return {"brokers": brokers, "cluster_id": cluster_id, "controller_id": controller_id,
                 "topics": out_topics}
+
+    def delete_records(self, topic, partition, offset, timeout_ms=30000):
+        """DeleteRecords v1 for one partition: (error_code, low_watermark)."""
+        body = (i32(1) + string(topic) + i32(1) + i32(partition) + struct.pack(">q", offset) +
+                i32(timeout_ms))
+        r = self.request(DELETE_RECORDS, 1, body, flexible=False)
+        r.i32()  # throttle
+        r.i32()  # topics
+        r.string()
+        r.i32()  # partitions
+        r.i32()  # partition index
+        low = r.i64()
+        return r.i16(), low
 
     def find_coordinator(self, group):
         """(error_code, node_id, host, port) of the group's coordinator."""

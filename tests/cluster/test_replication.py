@@ -3,10 +3,12 @@ acks=all producer sends 200k records while the partition leader is killed with S
 restarted. Every acknowledged record must be present exactly once, in order, and the three
 replicas' logs must be byte-identical up to the high watermark."""
 
+import json
 import unittest
+import urllib.request
 
 from cluster_harness import (ClusterTestCase, TrackedProducer, check_acked_present, log,
-                             read_partition, wait_acked)
+                             produce_sync, read_partition, wait_acked)
 
 TOTAL = 200_000
 # (kill the leader once this many records are acknowledged, then let production run up to here)
@@ -76,6 +78,30 @@ class ReplicationTest(ClusterTestCase):
                              f"brokers 1 and {i} hold different numbers of batches below the HW")
             for a, b in zip(logs[1], logs[i]):
                 self.assertEqual(a, b, f"brokers 1 and {i} differ at the batch at offset {a[0]}")
+
+    def test_deleted_records_stay_deleted_after_failover(self):
+        c = self.cluster
+        topic = "trimmed"
+        c.create_topic(topic, assignment=[[1, 2, 3]])
+        c.wait_isr(topic, 0, {1, 2, 3})
+        acked, failed = produce_sync(c.bootstrap(), topic, range(0, 100))
+        self.assertFalse(failed)
+        leader = c.wait_for_leader(topic, 0)
+        with c.connection(leader) as conn:
+            err, low = conn.delete_records(topic, 0, 40)
+        self.assertEqual((err, low), (0, 40))
+        # The followers take the leader's new log start from their next fetch (each broker's
+        # admin endpoint reports its own replica).
+        def log_start(b):
+            url = f"{c.brokers[b].admin_url}/v1/partitions/kafka/{topic}/0"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return json.load(r)["log_start_offset"]
+        c.wait(lambda: all(log_start(b) == 40 for b in (1, 2, 3)) or None, 30,
+               "every replica to drop the deleted records")
+        c.kill(leader)
+        c.wait_for_leader(topic, 0, exclude={leader})
+        self.assertEqual(c.watermarks(topic, 0), (40, 100))
+        c.start_broker(leader)
 
     def test_every_broker_answers_metadata_consistently(self):
         c = self.cluster
