@@ -97,15 +97,15 @@ boost::asio::awaitable<void> append_batches(partition_manager& pm, std::vector<a
                         static_cast<uint64_t>(r->last_offset - r->base_offset + 1));
                     counters.bytes_in.add(bytes);
                 }
-                if (wait_replicated) {
-                    p.ack_waiters.push_back({r->last_offset + 1, it.min_insync,
-                                             [i, replicated, outcomes](error_code e) {
-                                                 (*outcomes)[i].replication_error = wire(e);
-                                                 (*outcomes)[i].replicated = true;
-                                                 replicated->count_down();
-                                             }});
-                }
-                p.advance_high_watermark();  // single replica: completes the waiter now
+                auto replicated_done = [i, replicated, outcomes](error_code e) {
+                    (*outcomes)[i].replication_error = wire(e);
+                    (*outcomes)[i].replicated = true;
+                    replicated->count_down();
+                };
+                if (wait_replicated)  // single replica: completes at once
+                    p.when_committed(r->last_offset + 1, it.min_insync, replicated_done);
+                else
+                    p.advance_high_watermark();
                 if (wait_durable)
                     p.log->flush_up_to(r->last_offset + 1,
                                        [i, durable, outcomes](const storage::status& st) {

@@ -42,8 +42,7 @@ coordinator::coordinator_host make_group_host(partition_manager& pm) {
                               std::function<void(error_code)> done) {
         auto p = pm.find(tp);
         if (!p || !p->is_leader()) return done(error_code::not_leader_or_follower);
-        if (p->log->high_watermark() >= offset) return done(error_code::none);
-        p->ack_waiters.push_back({offset, 1, std::move(done)});
+        p->when_committed(offset, 1, std::move(done));
     };
     h.watermarks = [&pm](std::vector<storage::topic_partition> tps)
         -> boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>> {

@@ -77,6 +77,14 @@ struct partition {
     // polls and completes acks=all waiters it satisfies. Called after appends and follower
     // fetches.
     void advance_high_watermark();
+    // Leader: runs `done(e)` once the high watermark reaches `offset` (at once when it
+    // already has), NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR is then below
+    // `min_insync`, or an error when leadership is lost first. Shared by acks=all produces
+    // and the group coordinator's offset commits.
+    void when_committed(int64_t offset, int32_t min_insync, std::function<void(error_code)> done) {
+        ack_waiters.push_back({offset, min_insync, std::move(done)});
+        advance_high_watermark();
+    }
     // Completes every acks=all waiter with `e` (leadership lost, partition removed).
     void fail_ack_waiters(error_code e);
 
