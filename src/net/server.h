@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/asio.h"
-
+#include "common/memory_budget.h"
 #include "common/result.h"
 #include "protocol/wire.h"
 
@@ -56,6 +56,9 @@ struct connection_info {
     uint64_t id = 0;
     std::string peer;           // "ip:port"
     std::string listener_name;  // PLAINTEXT...
+    // The broker-wide request budget (queued.max.request.bytes): handlers charge the bytes they
+    // inflate for a request (decompression, conversion) to it. Null in tests without a server.
+    memory_budget* budget = nullptr;
 };
 
 // The addresses a listener's host names: "" or 0.0.0.0 (all IPv4), :: (all IPv6), a literal
