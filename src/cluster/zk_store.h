@@ -1,18 +1,6 @@
 // The ZooKeeper metadata store (cluster mode, `zookeeper.connect` set), with Kafka's
-// ZooKeeper-era znode layout and JSON:
-//
-//   /cluster/id                                    {"version":"1","id":"<base64url>"}
-//   /controller                (ephemeral)         {"version":2,"brokerid":N,"timestamp":"ms"}
-//   /controller_epoch                              "N"
-//   /brokers/ids/<id>          (ephemeral)         {"version":5,"host",..,"endpoints":[..],..}
-//   /brokers/topics/<t>                            {"version":3,"topic_id","partitions":{"0":[..]},
-//                                                   "adding_replicas":{},"removing_replicas":{}}
-//   /brokers/topics/<t>/partitions/<p>/state       {"controller_epoch","leader","version":1,
-//                                                   "leader_epoch","isr":[..]}
-//   /config/topics/<t>                             {"version":1,"config":{..}}
-//   /latest_producer_id_block                      {"version":1,"broker","block_start","block_end"}
-//   /rill/controlled_shutdown/<id> (ephemeral)     a broker asking the controller to move its
-//                                                  leadership away (controlled shutdown)
+// ZooKeeper-era znode layout and JSON (drawn in zk_codecs.h, which encodes and decodes every
+// payload).
 //
 // Reads come from watches: ZooKeeper callbacks only queue events; one store thread re-reads
 // what changed, publishes a new snapshot (version + 1) and calls the listeners (on that
@@ -25,6 +13,10 @@
 // Writes (create_topic, alter_isr, ...) are synchronous ZooKeeper calls on the caller's thread;
 // each returns after this store's own snapshot shows the change. ZooKeeper unreachable:
 // meta_errc::unavailable (the last snapshot keeps being served).
+//
+// The implementation (zk_store_impl.h) is split by job: zk_store.cc (session, registration,
+// store thread), zk_metadata_cache.cc (watches -> snapshot), zk_controller.cc (the controller;
+// its decisions are the pure zk_controller.h) and zk_writes.cc (the writes).
 #pragma once
 
 #include <memory>
