@@ -71,14 +71,14 @@ asio::awaitable<std::vector<partition_state>> collect_partition_states(
         items[i].part = pm.find({partitions[i].first, partitions[i].second});
     }
     auto read_state = [](broker::partition& p, item& it) {
-        if (p.removed || !p.log) return;
+        if (p.removed() || !p.log) return;
         it.st.hosted = true;
         it.st.offline = p.log->offline();
         it.st.log_start_offset = p.log->log_start_offset();
         it.st.high_watermark = p.log->high_watermark();
         it.st.log_end_offset = p.log->log_end_offset();
         it.st.size_bytes = p.log->size_bytes();
-        it.st.leader_epoch = p.leader_epoch;
+        it.st.leader_epoch = p.leader_epoch();
     };
     co_await pm.run_on_owners(items, read_state);
     std::vector<partition_state> out;

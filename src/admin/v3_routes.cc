@@ -408,7 +408,7 @@ asio::awaitable<response> browse_records(context& ctx, request& req) {
     // co_await expression twice.)
     auto read_op = ctx.b.partitions().on_owner(part, [offset, limit](broker::partition& pp) {
         read_out o;
-        if (pp.removed || !pp.log) {
+        if (pp.removed() || !pp.log) {
             o.error = "partition is being removed";
             return o;
         }

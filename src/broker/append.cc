@@ -73,26 +73,17 @@ boost::asio::awaitable<void> append_batches(partition_manager& pm, std::vector<a
                     if (wait_durable) durable->count_down();
                     if (wait_replicated) replicated->count_down();
                 };
-                if (!p.is_leader()) {
-                    refuse(error_code::not_leader_or_follower);
-                    continue;
-                }
-                if (wait_replicated && static_cast<int32_t>(p.isr.size()) < it.min_insync) {
-                    refuse(error_code::not_enough_replicas);
-                    continue;
-                }
                 const size_t bytes = it.batch.size();
-                auto r = p.log->append(it.batch, p.leader_epoch, now);
+                auto r = p.append(it.batch, now, wait_replicated ? it.min_insync : 0);
                 if (!r) {
                     it.error_message = r.error().message;
-                    refuse(to_error_code(r.error().code));
+                    refuse(r.error().code);
                     continue;
                 }
                 it.base_offset = r->base_offset;
                 it.log_append_time = r->log_append_time;
                 it.log_start_offset = r->log_start_offset;
                 if (!r->duplicate) {
-                    p.wake_waiters();  // consumers and followers
                     counters.messages_in.add(
                         static_cast<uint64_t>(r->last_offset - r->base_offset + 1));
                     counters.bytes_in.add(bytes);
@@ -104,8 +95,6 @@ boost::asio::awaitable<void> append_batches(partition_manager& pm, std::vector<a
                 };
                 if (wait_replicated)  // single replica: completes at once
                     p.when_committed(r->last_offset + 1, it.min_insync, replicated_done);
-                else
-                    p.advance_high_watermark();
                 if (wait_durable)
                     p.log->flush_up_to(r->last_offset + 1,
                                        [i, durable, outcomes](const storage::status& st) {

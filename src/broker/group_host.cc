@@ -26,22 +26,20 @@ coordinator::coordinator_host make_group_host(partition_manager& pm) {
     };
     h.leader_epoch_of = [&pm](const storage::topic_partition& tp) -> int32_t {
         auto p = pm.find(tp);
-        return p && p->is_leader() ? p->leader_epoch : -1;
+        return p && p->is_leader() ? p->leader_epoch() : -1;
     };
     h.append = [&pm](const storage::topic_partition& tp,
                      protocol::bytes& batch) -> result<int64_t, error_code> {
         auto p = pm.find(tp);
-        if (!p || !p->is_leader()) return unexpected(error_code::not_leader_or_follower);
-        auto r = p->log->append(batch, p->leader_epoch, wall_clock_ms());
-        if (!r) return unexpected(to_error_code(r.error().code));
-        p->wake_waiters();            // followers replicate it
-        p->advance_high_watermark();  // single replica: committed at once
+        if (!p) return unexpected(error_code::not_leader_or_follower);
+        auto r = p->append(batch, wall_clock_ms());  // wakes followers; single replica: committed
+        if (!r) return unexpected(r.error().code);
         return r->base_offset;
     };
     h.when_replicated = [&pm](const storage::topic_partition& tp, int64_t offset,
                               std::function<void(error_code)> done) {
         auto p = pm.find(tp);
-        if (!p || !p->is_leader()) return done(error_code::not_leader_or_follower);
+        if (!p) return done(error_code::not_leader_or_follower);
         p->when_committed(offset, 1, std::move(done));
     };
     h.watermarks = [&pm](std::vector<storage::topic_partition> tps)
@@ -50,7 +48,7 @@ coordinator::coordinator_host make_group_host(partition_manager& pm) {
         for (size_t i = 0; i < tps.size(); ++i)
             items[i].part = pm.find(tps[i]);
         co_await pm.run_on_owners(items, [](partition& p, watermark_item& it) {
-            if (!p.removed) it.marks = {p.log->log_start_offset(), p.log->high_watermark()};
+            if (!p.removed()) it.marks = {p.log->log_start_offset(), p.log->high_watermark()};
         });
         std::vector<std::pair<int64_t, int64_t>> out;
         for (auto& it : items)

@@ -62,42 +62,6 @@ storage::log_config make_log_config(const config_values& o, const broker_config&
     return c;
 }
 
-void partition::advance_high_watermark() {
-    if (!is_leader()) return;
-    int64_t hw = log->log_end_offset();
-    for (int32_t r : isr) {
-        if (r == self) continue;
-        auto it = followers.find(r);
-        // A follower that has not fetched since this broker became leader holds the high
-        // watermark where it is.
-        hw = std::min(hw, it == followers.end() || it->second.leo < 0 ? log->high_watermark()
-                                                                      : it->second.leo);
-    }
-    if (hw > log->high_watermark()) {
-        log->set_high_watermark(hw);
-        wake_waiters();
-    }
-    if (ack_waiters.empty()) return;
-    const int64_t committed = log->high_watermark();
-    std::vector<ack_waiter> done;
-    std::erase_if(ack_waiters, [&](ack_waiter& w) {
-        if (w.offset > committed) return false;
-        done.push_back(std::move(w));
-        return true;
-    });
-    for (auto& w : done)
-        w.done(static_cast<int32_t>(isr.size()) < w.min_insync
-                   ? error_code::not_enough_replicas_after_append
-                   : error_code::none);
-}
-
-void partition::fail_ack_waiters(error_code e) {
-    auto waiting = std::move(ack_waiters);
-    ack_waiters.clear();
-    for (auto& w : waiting)
-        w.done(e);
-}
-
 struct partition_manager::periodic_state {
     explicit periodic_state(boost::asio::io_context& ctx) : timer(ctx) {}
     boost::asio::steady_timer timer;
@@ -224,7 +188,7 @@ void partition_manager::reconcile() {
                     // Apply config changes on the owner shard.
                     auto p = it->second;
                     boost::asio::post(*shards_[p->shard], [p, cfg] {
-                        if (!p->removed) p->log->set_config(cfg);
+                        if (!p->removed()) p->log->set_config(cfg);
                     });
                     states.emplace_back(p, pi);
                     continue;
@@ -246,18 +210,13 @@ void partition_manager::reconcile() {
                 // Single replica: everything in the log is committed. A replica keeps its
                 // checkpointed high watermark; the leader advances it as the ISR catches up.
                 if (!snap.cluster_mode) plog->set_high_watermark(plog->log_end_offset());
-                auto p = std::make_shared<partition>();
-                p->tp = tp;
-                p->shard = shard_of(tp);
-                p->log = std::move(plog);
-                p->self = self_id_;
-                if (!snap.cluster_mode) {
-                    // Usable at once (a handler may append before the post below runs).
-                    p->leader_id = self_id_;
-                    p->leader_epoch = pi.leader_epoch;
-                    p->replicas = {self_id_};
-                    p->isr = {self_id_};
-                }
+                auto p = std::make_shared<partition>(
+                    tp, shard_of(tp), std::move(plog), self_id_,
+                    [this](partition& part, std::vector<int32_t> isr, const char* why) {
+                        request_isr_change(part, std::move(isr), why);
+                    });
+                // Single node: usable at once (a handler may append before the post below runs).
+                if (!snap.cluster_mode) p->make_sole_leader(pi.leader_epoch);
                 parts_.emplace(tp, p);
                 states.emplace_back(p, pi);
             }
@@ -271,9 +230,7 @@ void partition_manager::reconcile() {
         pending_removal_.insert(p->tp);
         if (fetchers_) fetchers_->unfollow(p->tp);
         boost::asio::post(*shards_[p->shard], [this, p] {
-            p->removed = true;
-            p->fail_ack_waiters(error_code::not_leader_or_follower);
-            p->wake_waiters();
+            p->remove();
             {
                 std::lock_guard control(control_mu_);
                 if (auto st = logs_.remove(p->tp); !st)
@@ -290,49 +247,19 @@ void partition_manager::reconcile() {
 
 void partition_manager::apply_state(const std::shared_ptr<partition>& p,
                                     const cluster::partition_info& pi) {
-    if (p->removed) return;
     const bool cluster = metadata_.snapshot()->cluster_mode;
-    const bool was_leader = p->is_leader();
-    const bool changed = p->leader_id != pi.leader || p->leader_epoch != pi.leader_epoch;
-    if (!changed && pi.partition_epoch < p->partition_epoch) return;  // an older snapshot
-    p->replicas = pi.replicas;
-    for (int32_t r : pi.adding_replicas)
-        if (std::find(p->replicas.begin(), p->replicas.end(), r) == p->replicas.end())
-            p->replicas.push_back(r);
-    p->isr = pi.isr;
-    p->partition_epoch = pi.partition_epoch;
-    p->leader_id = cluster ? pi.leader : self_id_;
-    p->leader_epoch = pi.leader_epoch;
-    const int64_t now = wall_clock_ms();
+    const auto t = p->apply_state(pi, cluster, wall_clock_ms());
+    if (t.ignored || !cluster) return;
     if (p->is_leader()) {
-        if (!was_leader || changed) {
-            p->followers.clear();
-            // The new epoch starts at our log end (Kafka's assignEpochStartOffset), so a
-            // follower asking where its older epoch ends gets this offset.
-            p->log->assign_epoch_start(p->leader_epoch);
-            if (cluster) {
-                fetchers_->unfollow(p->tp);
-                log()->info("{}: leader at epoch {}, ISR {}, high watermark {}, log end {}",
-                            p->tp.dir_name(), p->leader_epoch, fmt::join(p->isr, ","),
-                            p->log->high_watermark(), p->log->log_end_offset());
-            }
+        if (!t.was_leader || t.leader_changed) {
+            fetchers_->unfollow(p->tp);
+            log()->info("{}: leader at epoch {}, ISR {}, high watermark {}, log end {}",
+                        p->tp.dir_name(), p->leader_epoch(), fmt::join(p->isr(), ","),
+                        p->log->high_watermark(), p->log->log_end_offset());
         }
-        // Every other replica gets a progress entry; a new one starts with a grace period.
-        std::erase_if(p->followers, [&](const auto& f) {
-            return std::find(p->replicas.begin(), p->replicas.end(), f.first) == p->replicas.end();
-        });
-        for (int32_t r : p->replicas)
-            if (r != self_id_ && !p->followers.contains(r)) p->followers[r].caught_up_ms = now;
-        p->advance_high_watermark();
         return;
     }
-    if (was_leader) {
-        p->fail_ack_waiters(error_code::not_leader_or_follower);
-        p->followers.clear();
-        p->wake_waiters();
-    }
-    if (!cluster) return;
-    if (changed || was_leader) {
+    if (t.leader_changed || t.was_leader) {
         if (pi.leader >= 0) {
             log()->info("{}: following broker {} at epoch {}", p->tp.dir_name(), pi.leader,
                         pi.leader_epoch);
@@ -346,48 +273,18 @@ void partition_manager::apply_state(const std::shared_ptr<partition>& p,
 
 void partition_manager::on_follower_fetch(partition& p, int32_t replica, int64_t offset,
                                           int64_t now_ms) {
-    if (!p.is_leader()) return;
-    auto it = p.followers.find(replica);
-    if (it == p.followers.end()) return;
-    follower_progress& f = it->second;
-    const int64_t leo = p.log->log_end_offset();
-    if (offset > leo) return;  // a diverged follower: it truncates before it fetches again
-    if (offset >= leo)
-        f.caught_up_ms = now_ms;
-    else if (offset >= f.last_fetch_leader_leo)
-        f.caught_up_ms = std::max(f.caught_up_ms, f.last_fetch_ms);
-    f.last_fetch_leader_leo = leo;
-    f.last_fetch_ms = now_ms;
-    f.leo = offset;
-    if (!p.in_isr(replica) && !p.isr_change_inflight && offset >= p.log->high_watermark()) {
-        auto isr = p.isr;
-        isr.push_back(replica);
-        std::sort(isr.begin(), isr.end());
-        request_isr_change(p, std::move(isr), "caught up");
-    }
-    p.advance_high_watermark();
-}
-
-void partition_manager::shrink_isr(partition& p, int64_t now_ms) {
-    if (!p.is_leader() || p.isr_change_inflight) return;
-    const int64_t lag_max = config_.get_int("replica.lag.time.max.ms");
-    std::vector<int32_t> isr;
-    for (int32_t r : p.isr) {
-        auto it = p.followers.find(r);
-        if (r != self_id_ && it != p.followers.end() && now_ms - it->second.caught_up_ms > lag_max)
-            continue;
-        isr.push_back(r);
-    }
-    if (isr.size() != p.isr.size()) request_isr_change(p, std::move(isr), "lagging replica");
+    p.on_follower_fetch(replica, offset, now_ms);
 }
 
 void partition_manager::request_isr_change(partition& p, std::vector<int32_t> isr,
                                            const char* why) {
     auto sp = find(p.tp);
-    if (!sp || sp.get() != &p || !control_thread_.joinable()) return;
-    p.isr_change_inflight = true;
-    const int32_t epoch = p.leader_epoch;
-    const int32_t pepoch = p.partition_epoch;
+    if (!sp || sp.get() != &p || !control_thread_.joinable()) {
+        p.end_isr_change();
+        return;
+    }
+    const int32_t epoch = p.leader_epoch();
+    const int32_t pepoch = p.partition_epoch();
     boost::asio::post(control_, [this, sp, isr = std::move(isr), epoch, pepoch, why] {
         auto r = metadata_.alter_isr(sp->tp.topic, sp->tp.partition, self_id_, epoch, pepoch, isr);
         if (r)
@@ -398,7 +295,7 @@ void partition_manager::request_isr_change(partition& p, std::vector<int32_t> is
         std::optional<cluster::partition_info> applied;
         if (r) applied = *r;
         boost::asio::post(*shards_[sp->shard], [this, sp, applied] {
-            sp->isr_change_inflight = false;
+            sp->end_isr_change();
             if (applied) apply_state(sp, *applied);
         });
     });
@@ -429,8 +326,8 @@ void partition_manager::run_periodic(size_t shard) {
     if (compaction) st->last_compaction_ms = now;
     auto snap = metadata_.snapshot();
     for (const auto& p : all()) {
-        if (p->shard != shard || p->removed) continue;
-        if (snap->cluster_mode) shrink_isr(*p, now);
+        if (p->shard != shard || p->removed()) continue;
+        if (snap->cluster_mode) p->shrink_isr(now, config_.get_int("replica.lag.time.max.ms"));
         auto& lg = *p->log;
         if (const cluster::topic_info* t = snap->find_topic(p->tp.topic))
             lg.set_config(make_log_config(t->configs, config_));
@@ -446,7 +343,7 @@ void partition_manager::run_periodic(size_t shard) {
             auto* ctx = shards_[shard];
             logs_.schedule_compaction(p->log, now, [ctx, p](std::function<void()> install) {
                 boost::asio::post(*ctx, [p, install = std::move(install)] {
-                    if (!p->removed) install();
+                    if (!p->removed()) install();
                 });
             });
         }

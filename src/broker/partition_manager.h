@@ -25,6 +25,7 @@
 
 #include "broker/errors.h"
 #include "broker/latch.h"
+#include "broker/partition.h"
 #include "cluster/metadata_store.h"
 #include "common/asio.h"
 #include "common/clock.h"
@@ -32,72 +33,6 @@
 #include "storage/log_manager.h"
 
 namespace rill::broker {
-
-using storage::topic_partition;
-
-// What the leader knows about one follower replica (owner shard only).
-struct follower_progress {
-    int64_t leo = -1;           // the follower's log end (its last fetch offset); -1 unknown
-    int64_t caught_up_ms = 0;   // last time its LEO reached the leader's LEO
-    int64_t last_fetch_ms = 0;  // time of its previous fetch
-    int64_t last_fetch_leader_leo = 0;  // the leader's LEO at its previous fetch
-};
-
-// An acks=all produce waiting for the high watermark to pass `offset`.
-struct ack_waiter {
-    int64_t offset = 0;  // wanted: high watermark >= offset
-    int32_t min_insync = 1;
-    std::function<void(error_code)> done;  // runs once, on the owner shard
-};
-
-struct partition {
-    topic_partition tp;
-    size_t shard = 0;
-    std::shared_ptr<storage::partition_log> log;
-    int32_t leader_epoch = 0;
-    // Long-poll fetches waiting for new data (owner shard only). Released on every append
-    // and every high-watermark advance.
-    std::vector<std::shared_ptr<latch>> waiters;
-    bool removed = false;
-
-    // Replication state (owner shard only), applied from metadata by the partition manager.
-    // Single node: this broker is the only replica, the leader and the whole ISR.
-    int32_t self = -1;       // this broker's id
-    int32_t leader_id = -1;  // -1: no leader (offline)
-    int32_t partition_epoch = 0;
-    std::vector<int32_t> replicas;
-    std::vector<int32_t> isr;
-    std::map<int32_t, follower_progress> followers;  // leader only: every other replica
-    std::vector<ack_waiter> ack_waiters;             // leader only
-    bool isr_change_inflight = false;
-
-    bool is_leader() const { return leader_id == self && !removed; }
-    bool in_isr(int32_t id) const { return std::find(isr.begin(), isr.end(), id) != isr.end(); }
-    // Leader: raises the high watermark to the smallest LEO over the ISR, then wakes long
-    // polls and completes acks=all waiters it satisfies. Called after appends and follower
-    // fetches.
-    void advance_high_watermark();
-    // Leader: runs `done(e)` once the high watermark reaches `offset` (at once when it
-    // already has), NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR is then below
-    // `min_insync`, or an error when leadership is lost first. Shared by acks=all produces
-    // and the group coordinator's offset commits.
-    void when_committed(int64_t offset, int32_t min_insync, std::function<void(error_code)> done) {
-        ack_waiters.push_back({offset, min_insync, std::move(done)});
-        advance_high_watermark();
-    }
-    // Completes every acks=all waiter with `e` (leadership lost, partition removed).
-    void fail_ack_waiters(error_code e);
-
-    void wake_waiters() {
-        for (auto& w : waiters)
-            if (!w->finished()) w->release();
-        waiters.clear();
-    }
-    void add_waiter(std::shared_ptr<latch> l) {
-        std::erase_if(waiters, [](const auto& w) { return w->finished(); });
-        waiters.push_back(std::move(l));
-    }
-};
 
 // Maps a topic's effective configuration onto the storage log config.
 storage::log_config make_log_config(const config_values& topic_overrides,
@@ -124,10 +59,9 @@ class partition_manager {
     bool cluster_mode() const { return metadata_.snapshot()->cluster_mode; }
 
     // Owner shard, leader: a follower's fetch from `offset` (its log end). Tracks its progress
-    // and catch-up time, adds it back to the ISR once caught up, advances the high watermark.
+    // and catch-up time, adds it back to the ISR once caught up, advances the high watermark
+    // (partition::on_follower_fetch).
     void on_follower_fetch(partition& p, int32_t replica, int64_t offset, int64_t now_ms);
-    // Owner shard, leader: asks the metadata store (on the control thread) to change the ISR.
-    void request_isr_change(partition& p, std::vector<int32_t> isr, const char* why);
 
     size_t shard_of(const topic_partition& tp) const;
     // Any thread: the partition, or nullptr when not hosted here.
@@ -210,8 +144,9 @@ class partition_manager {
     // Owner shard: applies a partition's metadata (leader, epoch, replicas, ISR) and
     // starts or stops following.
     void apply_state(const std::shared_ptr<partition>& p, const cluster::partition_info& pi);
-    // Owner shard, leader: drops followers that lag more than replica.lag.time.max.ms.
-    void shrink_isr(partition& p, int64_t now_ms);
+    // Owner shard, leader: the partition's isr_writer. Runs the conditional
+    // metadata_store::alter_isr on the control thread, then applies the answer on the shard.
+    void request_isr_change(partition& p, std::vector<int32_t> isr, const char* why);
     void schedule_periodic(size_t shard);
     void run_periodic(size_t shard);
 

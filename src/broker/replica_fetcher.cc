@@ -91,7 +91,8 @@ struct fetch_job {
 };
 
 bool still_follows(const partition& p, int32_t leader, int32_t epoch) {
-    return !p.removed && p.leader_id == leader && p.leader_epoch == epoch && p.leader_id != p.self;
+    return !p.removed() && p.leader_id() == leader && p.leader_epoch() == epoch &&
+           p.leader_id() != p.self;
 }
 
 awaitable<void> resync(fetcher& f, partition_manager& pm) {

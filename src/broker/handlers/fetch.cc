@@ -45,7 +45,7 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
             return;
         }
         auto& lg = *p.log;
-        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch());
             e != error_code::none) {
             out.error_code = wire(e);
             return;

@@ -65,7 +65,7 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
             out.error_code = wire(error_code::not_leader_or_follower);
             return;
         }
-        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch());
             e != error_code::none) {
             out.error_code = wire(e);
             return;
@@ -99,7 +99,7 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
                 }
             }
         }
-        out.leader_epoch = p.leader_epoch;
+        out.leader_epoch = p.leader_epoch();
         if (v == 0) {
             if (offset >= 0) out.old_style_offsets.push_back(offset);
         } else {

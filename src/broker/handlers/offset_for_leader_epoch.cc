@@ -49,12 +49,12 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;
         }
-        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch);
+        if (auto e = check_leader_epoch(it.current_leader_epoch, p.leader_epoch());
             e != error_code::none) {
             it.out->error_code = wire(e);
             return;
         }
-        if (it.leader_epoch > p.leader_epoch) return;  // unknown epoch: -1 / -1
+        if (it.leader_epoch > p.leader_epoch()) return;  // unknown epoch: -1 / -1
         // Kafka's answer (KIP-101/279): the largest epoch <= the requested one and where it
         // ends; a follower truncates its divergent tail there.
         const auto r = p.log->offset_for_leader_epoch(it.leader_epoch);
