@@ -9,8 +9,8 @@ namespace asio = boost::asio;
 namespace {
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' ||
-                          s.front() == '\r'))
+    while (!s.empty() &&
+           (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
         s.remove_prefix(1);
     while (!s.empty() &&
            (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
@@ -36,8 +36,7 @@ result<std::vector<ip_override>, std::string> parse_ip_overrides(std::string_vie
         std::string_view host = trim(item.substr(0, colon));
         std::string_view count = trim(item.substr(colon + 1));
         if (host.empty())
-            return unexpected("max.connections.per.ip.overrides: entry " + quoted +
-                              " has no host");
+            return unexpected("max.connections.per.ip.overrides: entry " + quoted + " has no host");
         int32_t n = 0;
         auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
         if (ec != std::errc() || end != count.data() + count.size() || count.empty() || n < 0)

@@ -145,8 +145,8 @@ class server {
     asio::awaitable<void> wait_for_connection_slot(size_t listener_index);
     asio::awaitable<void> run_connection(asio::ip::tcp::socket socket, std::string listener_name,
                                          asio::ip::address ip, size_t shard);
-    asio::awaitable<std::optional<memory_budget::lease>> reserve(std::shared_ptr<connection_state> c,
-                                                                 int64_t bytes, size_t shard);
+    asio::awaitable<std::optional<memory_budget::lease>> reserve(
+        std::shared_ptr<connection_state> c, int64_t bytes, size_t shard);
     void connection_closed(const asio::ip::address& ip);
     int64_t max_connections_now() const;
 

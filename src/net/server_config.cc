@@ -19,11 +19,9 @@ result<server_limits, std::string> server_limits_from_config(const broker_config
                           std::to_string(limits.max_request_bytes) +
                           "): a request of the largest allowed size could never be read");
     limits.max_inflight_bytes =
-        queued > 0 ? queued
-                   : std::max<int64_t>(kDefaultRequestBudget, limits.max_request_bytes);
+        queued > 0 ? queued : std::max<int64_t>(kDefaultRequestBudget, limits.max_request_bytes);
 
-    limits.max_connections_per_ip =
-        static_cast<int32_t>(config.get_int("max.connections.per.ip"));
+    limits.max_connections_per_ip = static_cast<int32_t>(config.get_int("max.connections.per.ip"));
     auto overrides = parse_ip_overrides(config.get_string("max.connections.per.ip.overrides"));
     if (!overrides) return unexpected(overrides.error());
     if (limits.max_connections_per_ip == 0 && overrides->empty())
