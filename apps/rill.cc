@@ -31,6 +31,7 @@
 #include "common/logging.h"
 #include "coordinator/group_coordinator.h"
 #include "net/server.h"
+#include "net/server_config.h"
 #include "storage/file_system.h"
 #include "storage/log_manager.h"
 
@@ -121,6 +122,9 @@ int main(int argc, char** argv) {
         listeners.push_back(*spec);
     }
     if (listeners.empty()) return fail("no listeners configured");
+    // Connection limits and the request budget, checked before anything is opened.
+    auto limits = net::server_limits_from_config(config);
+    if (!limits) return fail(limits.error());
     std::vector<net::listener_spec> advertised = listeners;
     if (config.is_set("advertised.listeners")) {
         advertised.clear();
@@ -173,21 +177,12 @@ int main(int argc, char** argv) {
     coordinator::group_coordinator groups(broker::make_group_host(partitions), config, *metadata);
     b.set_groups(&groups);
     groups.start();
-    net::server_limits limits;
-    limits.max_request_bytes = static_cast<int32_t>(config.get_int("socket.request.max.bytes"));
-    limits.idle_timeout_ms = config.get_int("connections.max.idle.ms");
-    limits.max_connections = static_cast<int32_t>(config.get_int("max.connections"));
-    limits.send_buffer_bytes = static_cast<int32_t>(config.get_int("socket.send.buffer.bytes"));
-    limits.receive_buffer_bytes =
-        static_cast<int32_t>(config.get_int("socket.receive.buffer.bytes"));
-    if (int64_t q = config.get_int("queued.max.request.bytes"); q > 0)
-        limits.max_inflight_bytes = q;
     net::server server(
         shards,
         [&b](const net::connection_info& c, net::request_frame f) {
             return b.handle(c, std::move(f));
         },
-        limits);
+        std::move(*limits));
     if (auto r = server.listen(listeners); !r) {
         (*logs)->close();
         return fail(r.error());

@@ -186,6 +186,43 @@ asio::awaitable<response> render(context& ctx) {
     w.sample("rill_kafka_connections_accepted_total", {},
              ctx.kafka ? ctx.kafka->total_accepted() : 0);
 
+    // ---- request memory budget and connection limits (Kafka's SocketServer names) ----
+    {
+        const int64_t used = ctx.kafka ? ctx.kafka->budget().used() : 0;
+        const int64_t capacity = ctx.kafka ? ctx.kafka->budget().capacity() : 0;
+        gauge("kafka_network_socketserver_memorypoolused",
+              "Request budget in use (queued.max.request.bytes): bytes of requests being read "
+              "or handled, and what handlers inflate for them.",
+              used);
+        gauge("kafka_network_socketserver_memorypoolavailable", "Request budget left, in bytes.",
+              capacity - used);
+        gauge("rill_request_budget_waiters",
+              "Requests (connections or handlers) waiting for room in the request budget.",
+              static_cast<int64_t>(ctx.kafka ? ctx.kafka->budget().waiting() : 0));
+        const auto& net = reg.net();
+        gauge("kafka_network_socketserver_expiredconnectionskilledcount",
+              "Connections closed by connections.max.idle.ms.",
+              static_cast<int64_t>(net.idle_closed.value()));
+        auto total = [&w](const char* name, const char* help, uint64_t v) {
+            w.family(name, "counter", help);
+            w.sample(name, {}, v);
+        };
+        total("rill_kafka_connections_rejected_per_ip_total",
+              "Connections closed at once because their address had max.connections.per.ip.",
+              net.rejected_per_ip.value());
+        total("rill_kafka_acceptor_blocked_total",
+              "Times the listener stopped accepting at max.connections.",
+              net.acceptor_blocked.value());
+        total("rill_request_budget_waits_total",
+              "Requests that waited for room in the request budget.", net.budget_waits.value());
+        total("rill_request_memory_trims_total",
+              "Times freed request memory was returned to the OS after a burst.",
+              ctx.kafka ? ctx.kafka->heap_trims() : 0);
+        total("rill_request_budget_peer_left_total",
+              "Connections whose client left while they waited for request budget.",
+              net.left_while_waiting.value());
+    }
+
     // ---- consumer lag (kafka_exporter names) ----
     w.family("kafka_consumergroup_lag", "gauge",
              "Lag of a group on a partition: high watermark - max(committed, log start).");

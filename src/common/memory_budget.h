@@ -11,8 +11,16 @@
 //   executors; nothing polls.
 // - A capacity <= 0 means unbounded (every acquisition is granted at once).
 //
+// - Waiting while holding: a holder that waits for more (acquire() while it keeps a lease) can
+//   wait forever if every holder does the same. The Kafka listener never does (it reserves a
+//   request's whole size before reading it, and holds nothing while it waits); a handler that
+//   needs more for a request it holds should prefer try_acquire() and refuse the request when
+//   it does not fit, or make sure the amount it waits for is bounded and others can finish.
+//
 // Thread-safety: every member may be called from any thread. A lease is a move-only value that
-// gives its bytes back when destroyed or released, on whatever thread that happens.
+// gives its bytes back when destroyed or released, on whatever thread that happens. Waiting
+// coroutines must run on a serialized executor (a single-threaded io_context, as the shards and
+// the admin thread are, or a strand): the wake-up is posted to that executor.
 #pragma once
 
 #include <cstdint>

@@ -67,6 +67,16 @@ struct topic_counters {
     counter failed_fetch;    // partition-level fetches that failed
 };
 
+// Events of the Kafka listener (src/net). Its gauges (request budget in use and waiters, open
+// connections) are read from the server itself when /metrics is scraped.
+struct net_counters {
+    counter rejected_per_ip;     // connections closed at once: max.connections.per.ip reached
+    counter acceptor_blocked;    // times the listener paused at max.connections
+    counter idle_closed;         // connections closed by connections.max.idle.ms
+    counter budget_waits;        // requests that waited for room in the request budget
+    counter left_while_waiting;  // connections whose peer left while they waited for budget
+};
+
 class registry {
   public:
     static constexpr size_t kMaxTopics = 1000;
@@ -108,6 +118,9 @@ class registry {
     // API keys with at least one observation.
     std::vector<std::pair<int16_t, histogram::snapshot_t>> latencies() const;
     uint64_t bad_requests() const { return bad_requests_.value(); }
+    // The listener's connection events (recorded by src/net, read by the renderer).
+    net_counters& net() { return net_; }
+    const net_counters& net() const { return net_; }
     // Wall-clock start of the process (registry creation), milliseconds since the epoch.
     int64_t start_time_ms() const { return start_ms_; }
     double uptime_seconds() const;
@@ -121,6 +134,7 @@ class registry {
     std::array<std::array<counter, kMaxApiVersion + 1>, kMaxApiKey + 1> requests_;
     std::array<histogram, kMaxApiKey + 1> latency_;
     counter bad_requests_;
+    net_counters net_;
     int64_t start_ms_;
     std::chrono::steady_clock::time_point start_;
 };

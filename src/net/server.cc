@@ -1,12 +1,13 @@
 #include "net/server.h"
 
-#include <sys/sendfile.h>
-
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
 
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "net/connection.h"
 
 namespace rill::net {
 
@@ -21,61 +22,8 @@ std::shared_ptr<spdlog::logger> log() {
     return l;
 }
 
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-// Accounts request bytes against the broker-wide in-flight budget while a request lives.
-struct budget_guard {
-    std::atomic<int64_t>& total;
-    int64_t held;
-    void add(int64_t n) {
-        total += n;
-        held += n;
-    }
-    ~budget_guard() { total -= held; }
-};
-
-// Sends `len` bytes of `fd` from `offset` with sendfile, waiting for writability as needed.
-awaitable<void> send_file_region(tcp::socket& sock, const protocol::file_region& region) {
-    off_t off = region.position;
-    int64_t left = region.length;
-    while (left > 0) {
-        ssize_t n = ::sendfile(sock.native_handle(), region.fd, &off,
-                               static_cast<size_t>(std::min<int64_t>(left, 1 << 30)));
-        if (n > 0) {
-            left -= n;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            co_await sock.async_wait(tcp::socket::wait_write, use_awaitable);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        // n == 0: the file is shorter than the region (truncated underneath us). The frame is
-        // now unrecoverable for the client: close the connection rather than send garbage.
-        throw boost::system::system_error(
-            n == 0 ? boost::system::error_code(EIO, boost::system::system_category())
-                   : boost::system::error_code(errno, boost::system::system_category()),
-            "sendfile");
-    }
-}
-
-awaitable<void> write_response(tcp::socket& sock, const response_frame& resp) {
-    size_t pos = 0;
-    for (const auto& sp : resp.splices) {
-        if (sp.at > pos)
-            co_await asio::async_write(sock, asio::buffer(resp.buffer.data() + pos, sp.at - pos),
-                                       use_awaitable);
-        pos = sp.at;
-        co_await send_file_region(sock, sp.region);
-    }
-    if (pos < resp.buffer.size())
-        co_await asio::async_write(
-            sock, asio::buffer(resp.buffer.data() + pos, resp.buffer.size() - pos), use_awaitable);
-}
+// Request bytes reserved since the last trim before freed memory is returned in a quiet second.
+constexpr int64_t kTrimAfterBytes = 64LL << 20;
 
 }  // namespace
 
@@ -111,20 +59,17 @@ result<listener_spec, std::string> parse_listener(const std::string& uri) {
     return spec;
 }
 
-struct server::state {
-    std::mutex mu;
-    bool stopping = false;
-    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
-    std::vector<std::string> acceptor_names;
-    // Open sockets by connection id, so stop() can shut down idle ones.
-    std::unordered_map<uint64_t, std::pair<tcp::socket*, bool*>> open;  // socket, busy flag
-};
-
 server::server(std::vector<asio::io_context*> shards, request_handler handler, server_limits limits)
     : shards_(std::move(shards)),
       handler_(std::move(handler)),
-      limits_(limits),
-      state_(std::make_shared<state>()) {}
+      limits_(std::move(limits)),
+      budget_(limits_.max_inflight_bytes),
+      quotas_(limits_.max_connections_per_ip, limits_.max_connections_per_ip_overrides),
+      state_(std::make_shared<state>()) {
+    for (auto* ctx : shards_)
+        watches_.push_back(std::make_unique<hangup_watch>(*ctx));
+    trimmer_ = std::make_unique<heap_trimmer>(kTrimAfterBytes, [this] { return budget_.used(); });
+}
 
 server::~server() {
     stop();
@@ -220,16 +165,61 @@ void server::stop() {
             a->close(ec);
         });
     }
-    // Idle connections close now; busy ones close after their current response.
-    for (auto& [id, entry] : state_->open) {
-        auto [sock, busy] = entry;
-        asio::post(sock->get_executor(), [sock = sock, busy = busy, st = state_, id = id] {
-            std::lock_guard l(st->mu);
-            if (!st->open.contains(id)) return;
-            boost::system::error_code ec;
-            if (!*busy) sock->shutdown(tcp::socket::shutdown_both, ec);
+    // Accept loops paused at max.connections see `stopping` and end.
+    asio::post(*shards_[0], [st = state_] {
+        std::lock_guard l(st->mu);
+        for (auto* t : st->blocked)
+            t->cancel();
+    });
+    // Idle connections (and those waiting for budget or reading a body) close now; those
+    // handling a request close after writing its response.
+    for (auto& [id, c] : state_->open) {
+        asio::post(c->sock.get_executor(), [c = c] {
+            if (!c->in_request) c->close();
         });
     }
+}
+
+int64_t server::max_connections_now() const {
+    return limits_.current_max_connections ? limits_.current_max_connections()
+                                           : limits_.max_connections;
+}
+
+void server::connection_closed(const asio::ip::address& ip) {
+    quotas_.remove(ip);
+    --connections_;
+    std::lock_guard lock(state_->mu);
+    if (state_->blocked.empty()) return;
+    asio::post(*shards_[0], [st = state_] {
+        std::lock_guard l(st->mu);
+        for (auto* t : st->blocked)
+            t->cancel();
+    });
+}
+
+awaitable<void> server::wait_for_connection_slot(size_t index) {
+    if (quotas_.total() < max_connections_now()) co_return;
+    metrics::registry::global().net().acceptor_blocked.add();
+    if (auto suppressed = state_->blocked_log.admit())
+        log()->warn(
+            "max.connections ({}) reached: not accepting new connections until one closes ({} "
+            "more since the last line)",
+            max_connections_now(), *suppressed);
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (quotas_.total() >= max_connections_now()) {
+        {
+            std::lock_guard lock(state_->mu);
+            if (state_->stopping) co_return;
+            state_->blocked.push_back(&t);
+        }
+        // Woken by a closing connection; the period only picks up a dynamic max.connections.
+        t.expires_after(std::chrono::seconds(1));
+        boost::system::error_code ec;
+        co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+        std::lock_guard lock(state_->mu);
+        std::erase(state_->blocked, &t);
+    }
+    (void)index;
 }
 
 awaitable<void> server::accept_loop(size_t index) {
@@ -241,10 +231,13 @@ awaitable<void> server::accept_loop(size_t index) {
         name = state_->acceptor_names[index];
     }
     for (;;) {
-        auto& shard = *shards_[next_shard_.fetch_add(1) % shards_.size()];
+        // Kafka blocks its acceptor at max.connections: new connections wait in the backlog.
+        co_await wait_for_connection_slot(index);
+        if (!acc->is_open()) co_return;
+        const size_t shard = next_shard_.fetch_add(1) % shards_.size();
         boost::system::error_code ec;
         tcp::socket sock =
-            co_await acc->async_accept(shard, asio::redirect_error(use_awaitable, ec));
+            co_await acc->async_accept(*shards_[shard], asio::redirect_error(use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acc->is_open()) co_return;
             log()->warn("accept failed: {}", ec.message());
@@ -254,131 +247,28 @@ awaitable<void> server::accept_loop(size_t index) {
             continue;
         }
         ++accepted_;
-        if (connections_.load() >= static_cast<size_t>(limits_.max_connections)) {
-            log()->warn("max.connections ({}) reached; closing new connection",
-                        limits_.max_connections);
+        auto remote = sock.remote_endpoint(ec);
+        if (ec) {  // already gone
             sock.close(ec);
             continue;
         }
-        asio::co_spawn(shard, run_connection(std::move(sock), name), asio::detached);
-    }
-}
-
-awaitable<void> server::run_connection(tcp::socket sock, std::string listener_name) {
-    connection_info info;
-    info.id = next_id_.fetch_add(1);
-    info.listener_name = std::move(listener_name);
-    boost::system::error_code ec;
-    auto remote = sock.remote_endpoint(ec);
-    info.peer = ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
-    sock.set_option(tcp::no_delay(true), ec);
-    if (limits_.send_buffer_bytes > 0)
-        sock.set_option(asio::socket_base::send_buffer_size(limits_.send_buffer_bytes), ec);
-    if (limits_.receive_buffer_bytes > 0)
-        sock.set_option(asio::socket_base::receive_buffer_size(limits_.receive_buffer_bytes), ec);
-
-    bool busy = false;
-    {
-        std::lock_guard lock(state_->mu);
-        if (state_->stopping) co_return;
-        state_->open[info.id] = {&sock, &busy};
-    }
-    ++connections_;
-    log()->debug("connection {} from {}", info.id, info.peer);
-
-    // Idle watchdog: closes the socket when no request arrived for connections.max.idle.ms.
-    auto last_activity = std::make_shared<int64_t>(now_ms());
-    auto alive = std::make_shared<bool>(true);
-    auto watchdog = std::make_shared<asio::steady_timer>(sock.get_executor());
-    auto idle_ms = limits_.idle_timeout_ms;
-    std::function<void()> arm = [&, watchdog, last_activity, alive, idle_ms]() {
-        watchdog->expires_after(std::chrono::milliseconds(std::min<int64_t>(idle_ms, 1000)));
-        watchdog->async_wait(
-            [&, watchdog, last_activity, alive, idle_ms](const boost::system::error_code& e) {
-                if (e || !*alive) return;
-                if (!busy && now_ms() - *last_activity >= idle_ms) {
-                    log()->debug("connection {} idle for {} ms; closing", info.id, idle_ms);
-                    boost::system::error_code ignore;
-                    sock.shutdown(tcp::socket::shutdown_both, ignore);
-                    return;
-                }
-                arm();
-            });
-    };
-    arm();
-
-    try {
-        for (;;) {
-            uint8_t size_buf[4];
-            co_await asio::async_read(sock, asio::buffer(size_buf), use_awaitable);
-            int32_t size =
-                static_cast<int32_t>((uint32_t(size_buf[0]) << 24) | (uint32_t(size_buf[1]) << 16) |
-                                     (uint32_t(size_buf[2]) << 8) | uint32_t(size_buf[3]));
-            if (size < 0 || size > limits_.max_request_bytes) {
-                log()->warn(
-                    "connection {} from {}: request size {} outside [0, {}] "
-                    "(socket.request.max.bytes); closing",
-                    info.id, info.peer, size, limits_.max_request_bytes);
-                break;
-            }
-            // Read the body in growing chunks, so memory follows the bytes actually received
-            // (a stalled half-sent frame holds little), within the broker-wide budget.
-            auto body = std::make_shared<protocol::bytes>();
-            // Reserve the whole frame once (address space only until bytes arrive): growing
-            // it chunk by chunk copied it again at every step (bench/: half of produce CPU).
-            body->reserve(static_cast<size_t>(size));
-            budget_guard budget{inflight_bytes_, 0};
-            size_t got = 0;
-            while (got < static_cast<size_t>(size)) {
-                size_t chunk = std::min<size_t>(static_cast<size_t>(size) - got,
-                                                std::max<size_t>(64 * 1024, got));
-                // Wait while over budget and others hold some (one request alone always
-                // proceeds, however large).
-                while (inflight_bytes_.load() - budget.held > 0 &&
-                       inflight_bytes_.load() + static_cast<int64_t>(chunk) >
-                           limits_.max_inflight_bytes) {
-                    asio::steady_timer t(sock.get_executor(), std::chrono::milliseconds(5));
-                    co_await t.async_wait(use_awaitable);
-                }
-                budget.add(static_cast<int64_t>(chunk));
-                body->resize(got + chunk);
-                co_await asio::async_read(sock, asio::buffer(body->data() + got, chunk),
-                                          use_awaitable);
-                got += chunk;
-            }
-            *last_activity = now_ms();
-            busy = true;
-            // The frame is built outside the co_await expression (GCC 12 may destroy
-            // temporaries of a co_await full-expression twice).
-            auto handling = handler_(info, request_frame{std::move(body)});
-            handler_result res = co_await std::move(handling);
-            if (res.response) co_await write_response(sock, *res.response);
-            busy = false;
-            *last_activity = now_ms();
-            if (res.close) break;
-            bool stopping;
-            {
-                std::lock_guard lock(state_->mu);
-                stopping = state_->stopping;
-            }
-            if (stopping) break;
+        const auto ip = normalize_address(remote.address());
+        if (!quotas_.try_add(ip)) {
+            metrics::registry::global().net().rejected_per_ip.add();
+            if (auto suppressed = state_->per_ip_log.admit())
+                log()->info(
+                    "rejected connection from {}: it already has the maximum of {} connections "
+                    "(max.connections.per.ip{}) ({} more since the last line)",
+                    ip.to_string(), quotas_.limit_for(ip),
+                    limits_.max_connections_per_ip_overrides.contains(ip) ? ".overrides" : "",
+                    *suppressed);
+            sock.close(ec);
+            continue;
         }
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != asio::error::eof && e.code() != asio::error::connection_reset &&
-            e.code() != asio::error::operation_aborted && e.code() != asio::error::broken_pipe)
-            log()->debug("connection {} from {}: {}", info.id, info.peer, e.what());
-    } catch (const std::exception& e) {
-        log()->error("connection {} from {}: unexpected error: {}", info.id, info.peer, e.what());
+        ++connections_;
+        asio::co_spawn(*shards_[shard], run_connection(std::move(sock), name, ip, shard),
+                       asio::detached);
     }
-    *alive = false;
-    watchdog->cancel();
-    {
-        std::lock_guard lock(state_->mu);
-        state_->open.erase(info.id);
-    }
-    sock.close(ec);
-    --connections_;
-    log()->debug("connection {} closed", info.id);
 }
 
 }  // namespace rill::net

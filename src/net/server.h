@@ -3,21 +3,34 @@
 // request order (requests on one connection are handled one at a time, as Kafka does, so a
 // connection never buffers more than one request: natural backpressure).
 //
+// Memory: a frame's whole announced size is reserved in the broker-wide request budget once
+// its first body byte has arrived and before the body is read (Kafka's memory pool), and given
+// back when the handler returns or the connection closes, whichever comes first. A connection
+// that must wait for budget holds none while it waits, and still notices its peer leaving
+// (hangup_watch), the idle timeout and stop(). docs/architecture.md explains why this cannot
+// deadlock.
+//
 // Threading: connections are spread round-robin over the shard io_contexts given at
 // construction; a connection's coroutine runs on its shard. The handler is called on that shard
-// and may hop to other executors internally. start()/stop() are called from the owner thread.
+// and may hop to other executors internally. listen()/stop() are called from the owner thread;
+// the accept loops run on the first shard.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/asio.h"
 #include "common/memory_budget.h"
 #include "common/result.h"
+#include "net/connection_limits.h"
+#include "net/hangup_watch.h"
+#include "net/heap_trimmer.h"
 #include "protocol/wire.h"
 
 namespace rill::net {
@@ -77,18 +90,35 @@ using request_handler =
     std::function<asio::awaitable<handler_result>(const connection_info&, request_frame)>;
 
 struct server_limits {
-    int32_t max_request_bytes = 104857600;  // socket.request.max.bytes
-    int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
-    int32_t max_connections = 2147483647;   // max.connections
+    // socket.request.max.bytes: a frame announcing more (or a negative size) closes the
+    // connection, as Kafka's InvalidReceiveException does.
+    int32_t max_request_bytes = 104857600;
+    // connections.max.idle.ms: a connection with no bytes read or written for this long, and
+    // no request being handled, is closed. Negative: never.
+    int64_t idle_timeout_ms = 600000;
+    // max.connections: while this many are open the listener stops accepting (Kafka blocks its
+    // acceptor); `current_max_connections`, when set, is read at every accept instead, so a
+    // dynamic change (AlterConfigs) applies without a restart.
+    int32_t max_connections = 2147483647;
+    std::function<int64_t()> current_max_connections;
+    // max.connections.per.ip and its overrides (by normalized address): more from one address
+    // are accepted and closed at once.
+    int32_t max_connections_per_ip = 2147483647;
+    std::map<asio::ip::address, int32_t> max_connections_per_ip_overrides;
     int32_t send_buffer_bytes = 102400;     // socket.send.buffer.bytes (-1: OS default)
     int32_t receive_buffer_bytes = 102400;  // socket.receive.buffer.bytes
-    // Bytes of requests being read or handled, over all connections, before reading pauses
-    // (queued.max.request.bytes; a single larger request still proceeds alone).
+    // The request memory budget (queued.max.request.bytes; see memory_budget.h): a request's
+    // whole size is reserved before its body is read and held until its handler returns.
+    // REQUIRES: >= max_request_bytes, so that every allowed request can be read.
     int64_t max_inflight_bytes = 512LL << 20;
 };
 
+struct connection_state;  // src/net/connection.h
+
 class server {
   public:
+    // Creates one hang-up watch per shard (throws boost::system::system_error if the kernel
+    // refuses an epoll instance).
     server(std::vector<asio::io_context*> shards, request_handler handler, server_limits limits);
     ~server();
 
@@ -97,26 +127,41 @@ class server {
     // The port actually bound for listener i (useful with port 0 in tests).
     uint16_t bound_port(size_t i) const;
 
-    // Stops accepting and closes idle connections; in-flight requests finish and their
-    // responses are written before those connections close. Thread-safe.
+    // Stops accepting and closes idle connections (and those waiting for budget); in-flight
+    // requests finish and their responses are written before those connections close.
+    // Thread-safe.
     void stop();
     size_t connection_count() const { return connections_.load(); }
     uint64_t total_accepted() const { return accepted_.load(); }
+    // The request memory budget shared by every connection (and charged by handlers through
+    // connection_info::budget).
+    const memory_budget& budget() const { return budget_; }
+    // Times freed request memory was returned to the OS after a burst (heap_trimmer.h).
+    uint64_t heap_trims() const { return trimmer_->trims(); }
 
   private:
     struct state;
     asio::awaitable<void> accept_loop(size_t listener_index);
-    asio::awaitable<void> run_connection(asio::ip::tcp::socket socket, std::string listener_name);
+    asio::awaitable<void> wait_for_connection_slot(size_t listener_index);
+    asio::awaitable<void> run_connection(asio::ip::tcp::socket socket, std::string listener_name,
+                                         asio::ip::address ip, size_t shard);
+    asio::awaitable<std::optional<memory_budget::lease>> reserve(
+        std::shared_ptr<connection_state> c, int64_t bytes, size_t shard);
+    void connection_closed(const asio::ip::address& ip);
+    int64_t max_connections_now() const;
 
     std::vector<asio::io_context*> shards_;
     request_handler handler_;
     server_limits limits_;
+    memory_budget budget_;
+    connection_quotas quotas_;
+    std::vector<std::unique_ptr<hangup_watch>> watches_;  // one per shard, used on that shard
+    std::unique_ptr<heap_trimmer> trimmer_;
     std::shared_ptr<state> state_;
     std::atomic<size_t> connections_{0};
     std::atomic<uint64_t> accepted_{0};
     std::atomic<uint64_t> next_id_{1};
     std::atomic<size_t> next_shard_{0};
-    std::atomic<int64_t> inflight_bytes_{0};
 };
 
 }  // namespace rill::net
