@@ -9,6 +9,7 @@
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/partition_manager.h"
+#include "broker/produce_validation.h"
 #include "broker/topics.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -340,20 +341,27 @@ asio::awaitable<response> produce_record(context& ctx, request& req) {
         co_return error_response(500, "Cannot build the record batch: " +
                                           std::string(protocol::to_string(batch.error())));
 
-    // The Produce handler's rules and append path.
+    // The Produce handler's rules (record validation) and append path.
     auto rules = broker::produce_rules(*t, ctx.b.config());
-    if (static_cast<int64_t>(batch->size()) >
-        rules.max_message_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
-        co_return error_response(413, "Record of " + std::to_string(batch->size()) +
-                                          " bytes exceeds max.message.bytes (" +
-                                          std::to_string(rules.max_message_bytes) + ")");
-    if (rules.compacted && !broker::all_records_keyed(*batch))
-        co_return error_response(400, "Compacted topic cannot accept a record without a key");
+    const auto checks = broker::record_checks_for(*t, ctx.b.config());
+    broker::produced_records pr;
+    pr.partition = t->name + "-" + std::to_string(partition);
+    pr.data = *batch;
+    pr.checks = &checks;
+    broker::prepare_options po;
+    po.now_ms = rill::wall_clock_ms();
+    size_t inflate_left =
+        static_cast<size_t>(ctx.b.config().get_int("rill.produce.max.inflated.bytes"));
+    broker::prepare_records(pr, po, inflate_left);  // one small uncompressed batch: inline
+    if (pr.error == error_code::message_too_large)
+        co_return error_response(413, pr.message.value_or("Record exceeds max.message.bytes"));
+    if (pr.error != error_code::none || !pr.batch)
+        co_return error_response(400, pr.message.value_or("Record refused"));
     auto part = ctx.b.partitions().find({t->name, partition});
     if (!part) co_return error_response(503, "Partition is not hosted on this broker", 50301);
     std::vector<broker::append_item> items(1);
     items[0].part = std::move(part);
-    items[0].batch = std::move(*batch);
+    items[0].batch = std::move(*pr.batch);
     items[0].min_insync = rules.min_insync;
     broker::append_wait wait;  // the REST produce is acks=all
     wait.replicated = true;

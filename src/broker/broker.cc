@@ -1,5 +1,8 @@
 #include "broker/broker.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "broker/api_registry.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -38,7 +41,11 @@ broker::broker(broker_config& config, cluster::metadata_store& metadata,
       metadata_(metadata),
       shards_(std::move(shards)),
       partitions_(partitions),
-      node_id_(static_cast<int32_t>(config.get_int("broker.id"))) {}
+      node_id_(static_cast<int32_t>(config.get_int("broker.id"))) {
+    size_t threads = static_cast<size_t>(config.get_int("rill.validation.threads"));
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    validation_pool_ = std::make_unique<work_pool>(threads, "rill-validate");
+}
 
 awaitable<net::handler_result> broker::handle(const net::connection_info& conn,
                                               net::request_frame frame) {

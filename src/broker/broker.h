@@ -14,6 +14,7 @@
 #include "broker/fetch_session.h"
 #include "cluster/metadata_store.h"
 #include "common/config.h"
+#include "common/work_pool.h"
 #include "net/server.h"
 
 namespace rill::storage {
@@ -47,6 +48,9 @@ class broker {
     int32_t node_id() const { return node_id_; }
     broker_stats& stats() { return stats_; }
     fetch_session_cache& fetch_sessions() { return fetch_sessions_; }
+    // Threads for CPU-heavy request work kept off the shards (large or compressed produce
+    // batches: produce_validation.h).
+    work_pool& validation_pool() { return *validation_pool_; }
     // The consumer-group coordinator (set once at start-up, before serving).
     coordinator::group_coordinator& groups() { return *groups_; }
     void set_groups(coordinator::group_coordinator* g) { groups_ = g; }
@@ -59,6 +63,7 @@ class broker {
     int32_t node_id_;
     broker_stats stats_;
     fetch_session_cache fetch_sessions_;
+    std::unique_ptr<work_pool> validation_pool_;
     coordinator::group_coordinator* groups_ = nullptr;
 };
 

@@ -1,5 +1,7 @@
 #include "protocol/compression.h"
 
+#include "protocol/decompressor.h"
+
 #include <lz4frame.h>
 #include <snappy-c.h>
 #include <zlib.h>
@@ -14,8 +16,10 @@ namespace {
 
 using unexpected_error = unexpected<compression_error>;
 
+// The most state a zstd (128 MiB window) or lz4 (4 MiB blocks) decoder needs.
+constexpr size_t kMaxDecoderState = (size_t{128} << 20) + (size_t{16} << 20);
+
 constexpr uint8_t kXerialMagic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
-constexpr size_t kXerialHeaderSize = 16;        // magic + int32 version + int32 compatible
 constexpr size_t kXerialChunkSize = 32 * 1024;  // uncompressed bytes per chunk (xerial default)
 
 // An output buffer that grows by doubling up to max_output + 1 bytes: reaching that size proves
@@ -56,9 +60,6 @@ class growing_output {
     size_t max_;
 };
 
-uint32_t load_be32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
 void append_be32(bytes& out, uint32_t v) {
     out.push_back(static_cast<uint8_t>(v >> 24));
     out.push_back(static_cast<uint8_t>(v >> 16));
@@ -86,40 +87,6 @@ result<bytes, compression_error> gzip_compress(bytes_view in, int level) {
     if (rc != Z_STREAM_END) return unexpected_error{compression_error::internal};
     out.resize(produced);
     return out;
-}
-
-result<bytes, compression_error> gzip_decompress(bytes_view in, size_t max_output) {
-    if (in.size() > std::numeric_limits<uInt>::max())
-        return unexpected_error{compression_error::corrupt_input};
-    z_stream z{};
-    if (inflateInit2(&z, 15 + 32) != Z_OK) return unexpected_error{compression_error::internal};
-    struct guard {
-        z_stream* z;
-        ~guard() { inflateEnd(z); }
-    } g{&z};
-    z.next_in = const_cast<Bytef*>(in.data());
-    z.avail_in = static_cast<uInt>(in.size());
-    growing_output out(max_output, in.size());
-    for (;;) {
-        if (!out.ensure_room()) return unexpected_error{compression_error::output_too_large};
-        const size_t room = std::min<size_t>(out.room(), std::numeric_limits<uInt>::max());
-        z.next_out = out.write_ptr();
-        z.avail_out = static_cast<uInt>(room);
-        const int rc = inflate(&z, Z_NO_FLUSH);
-        out.advance(room - z.avail_out);
-        if (out.too_large()) return unexpected_error{compression_error::output_too_large};
-        if (rc == Z_STREAM_END) {
-            if (z.avail_in == 0) break;
-            // Another gzip member follows (concatenated members decode as one stream).
-            if (inflateReset(&z) != Z_OK) return unexpected_error{compression_error::internal};
-            continue;
-        }
-        if (rc == Z_OK) continue;
-        if (rc == Z_BUF_ERROR && z.avail_out == 0) continue;  // needs more room
-        if (rc == Z_MEM_ERROR) return unexpected_error{compression_error::internal};
-        return unexpected_error{compression_error::corrupt_input};  // data error or truncated
-    }
-    return out.take();
 }
 
 // ---- snappy ----
@@ -151,49 +118,6 @@ result<bytes, compression_error> snappy_xerial_compress(bytes_view in) {
     return out;
 }
 
-// Appends the decompression of one raw snappy block to `out`, keeping out.size() <= max_output.
-std::optional<compression_error> snappy_block_append(bytes_view block, bytes& out,
-                                                     size_t max_output) {
-    const char* src = reinterpret_cast<const char*>(block.data());
-    size_t len = 0;
-    if (snappy_uncompressed_length(src, block.size(), &len) != SNAPPY_OK)
-        return compression_error::corrupt_input;
-    if (len > max_output || out.size() > max_output - len)
-        return compression_error::output_too_large;
-    const size_t at = out.size();
-    out.resize(at + len);
-    size_t produced = len;
-    if (snappy_uncompress(src, block.size(), reinterpret_cast<char*>(out.data() + at), &produced) !=
-            SNAPPY_OK ||
-        produced != len)
-        return compression_error::corrupt_input;
-    return std::nullopt;
-}
-
-bool is_xerial(bytes_view in) {
-    return in.size() >= kXerialHeaderSize &&
-           std::memcmp(in.data(), kXerialMagic, sizeof(kXerialMagic)) == 0;
-}
-
-result<bytes, compression_error> snappy_decompress(bytes_view in, size_t max_output) {
-    bytes out;
-    if (!is_xerial(in)) {
-        if (auto e = snappy_block_append(in, out, max_output)) return unexpected_error{*e};
-        return out;
-    }
-    size_t pos = kXerialHeaderSize;
-    while (pos < in.size()) {
-        if (in.size() - pos < 4) return unexpected_error{compression_error::corrupt_input};
-        const uint32_t len = load_be32(in.data() + pos);
-        pos += 4;
-        if (len > in.size() - pos) return unexpected_error{compression_error::corrupt_input};
-        if (auto e = snappy_block_append(in.subspan(pos, len), out, max_output))
-            return unexpected_error{*e};
-        pos += len;
-    }
-    return out;
-}
-
 // ---- lz4 (frame format) ----
 
 result<bytes, compression_error> lz4_compress(bytes_view in, int level) {
@@ -210,37 +134,6 @@ result<bytes, compression_error> lz4_compress(bytes_view in, int level) {
     return out;
 }
 
-result<bytes, compression_error> lz4_decompress(bytes_view in, size_t max_output) {
-    LZ4F_dctx* ctx = nullptr;
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION)))
-        return unexpected_error{compression_error::internal};
-    struct guard {
-        LZ4F_dctx* c;
-        ~guard() { LZ4F_freeDecompressionContext(c); }
-    } g{ctx};
-    growing_output out(max_output, in.size());
-    size_t pos = 0;
-    for (;;) {
-        if (!out.ensure_room()) return unexpected_error{compression_error::output_too_large};
-        const size_t room = out.room();
-        size_t dst = room;
-        size_t src = in.size() - pos;
-        const size_t rc =
-            LZ4F_decompress(ctx, out.write_ptr(), &dst, in.data() + pos, &src, nullptr);
-        if (LZ4F_isError(rc)) return unexpected_error{compression_error::corrupt_input};
-        pos += src;
-        out.advance(dst);
-        if (out.too_large()) return unexpected_error{compression_error::output_too_large};
-        if (rc == 0) {                    // a frame ended
-            if (pos == in.size()) break;  // ... and so did the input
-            continue;                     // another frame follows
-        }
-        if (src == 0 && dst == 0 && room > 0)  // no progress: the frame is truncated
-            return unexpected_error{compression_error::corrupt_input};
-    }
-    return out.take();
-}
-
 // ---- zstd ----
 
 result<bytes, compression_error> zstd_compress(bytes_view in, int level) {
@@ -250,33 +143,6 @@ result<bytes, compression_error> zstd_compress(bytes_view in, int level) {
     if (ZSTD_isError(n)) return unexpected_error{compression_error::internal};
     out.resize(n);
     return out;
-}
-
-result<bytes, compression_error> zstd_decompress(bytes_view in, size_t max_output) {
-    ZSTD_DStream* ds = ZSTD_createDStream();
-    if (ds == nullptr) return unexpected_error{compression_error::internal};
-    struct guard {
-        ZSTD_DStream* d;
-        ~guard() { ZSTD_freeDStream(d); }
-    } g{ds};
-    if (ZSTD_isError(ZSTD_initDStream(ds))) return unexpected_error{compression_error::internal};
-    ZSTD_inBuffer ib{in.data(), in.size(), 0};
-    growing_output out(max_output, in.size());
-    for (;;) {
-        if (!out.ensure_room()) return unexpected_error{compression_error::output_too_large};
-        ZSTD_outBuffer ob{out.write_ptr(), out.room(), 0};
-        const size_t rc = ZSTD_decompressStream(ds, &ob, &ib);
-        if (ZSTD_isError(rc)) return unexpected_error{compression_error::corrupt_input};
-        const bool output_full = ob.pos == ob.size;
-        out.advance(ob.pos);
-        if (out.too_large()) return unexpected_error{compression_error::output_too_large};
-        if (ib.pos == ib.size) {
-            if (rc == 0) break;  // the last frame is complete and flushed
-            if (!output_full)
-                return unexpected_error{compression_error::corrupt_input};  // truncated
-        }
-    }
-    return out.take();
 }
 
 }  // namespace
@@ -289,6 +155,8 @@ std::string_view to_string(compression_error e) {
             return "corrupt compressed data";
         case compression_error::output_too_large:
             return "decompressed data exceeds the limit";
+        case compression_error::memory_limit:
+            return "decompression would need more memory than allowed";
         case compression_error::internal:
             return "compression library failure";
     }
@@ -319,21 +187,34 @@ result<bytes, compression_error> compress(compression_codec codec, bytes_view in
 
 result<bytes, compression_error> decompress(compression_codec codec, bytes_view input,
                                             size_t max_output) {
-    switch (codec) {
-        case compression_codec::none:
-            if (input.size() > max_output)
-                return unexpected_error{compression_error::output_too_large};
-            return bytes(input.begin(), input.end());
-        case compression_codec::gzip:
-            return gzip_decompress(input, max_output);
-        case compression_codec::snappy:
-            return snappy_decompress(input, max_output);
-        case compression_codec::lz4:
-            return lz4_decompress(input, max_output);
-        case compression_codec::zstd:
-            return zstd_decompress(input, max_output);
+    if (!is_known_codec(static_cast<int>(codec)))
+        return unexpected_error{compression_error::unsupported_codec};
+    if (codec == compression_codec::none) {
+        if (input.size() > max_output) return unexpected_error{compression_error::output_too_large};
+        return bytes(input.begin(), input.end());
     }
-    return unexpected_error{compression_error::unsupported_codec};
+    // A snappy block is output, so max_output bounds it; the other decoders' state is bounded by
+    // their formats (zstd windows by zstd's default limit of 128 MiB, lz4 blocks by 4 MiB).
+    const size_t max_memory =
+        codec == compression_codec::snappy ? max_output : std::max(max_output, kMaxDecoderState);
+    auto d = decompressor::open(codec, input, max_memory);
+    if (!d)
+        return unexpected_error{d.error() == compression_error::memory_limit
+                                    ? compression_error::output_too_large
+                                    : d.error()};
+    growing_output out(max_output, input.size());
+    for (;;) {
+        if (!out.ensure_room()) return unexpected_error{compression_error::output_too_large};
+        auto n = (*d)->read(std::span<uint8_t>(out.write_ptr(), out.room()));
+        if (!n)
+            return unexpected_error{n.error() == compression_error::memory_limit
+                                        ? compression_error::output_too_large
+                                        : n.error()};
+        if (*n == 0) break;
+        out.advance(*n);
+        if (out.too_large()) return unexpected_error{compression_error::output_too_large};
+    }
+    return out.take();
 }
 
 }  // namespace rill::protocol

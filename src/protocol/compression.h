@@ -38,6 +38,7 @@ enum class compression_error : uint8_t {
     unsupported_codec = 1,  // not one of gzip, snappy, lz4, zstd (or none)
     corrupt_input,          // the compressed bytes are malformed or truncated
     output_too_large,       // the decompressed size would exceed max_output
+    memory_limit,           // the decoder's working memory would exceed its limit
     internal,               // the library failed (allocation, ...)
 };
 std::string_view to_string(compression_error e);

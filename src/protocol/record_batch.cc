@@ -38,6 +38,7 @@ int64_t wrap_sub(int64_t a, int64_t b) {
 record_error from_compression(compression_error e) {
     switch (e) {
         case compression_error::output_too_large:
+        case compression_error::memory_limit:
             return record_error::decompressed_too_large;
         case compression_error::unsupported_codec:
             return record_error::unsupported_codec;
@@ -161,7 +162,6 @@ int16_t kafka_error_code(record_error e) {
         case record_error::truncated:
         case record_error::invalid_length:
         case record_error::crc_mismatch:
-        case record_error::corrupt_record:
         case record_error::decompression_failed:
             return 2;  // CORRUPT_MESSAGE
         case record_error::unsupported_codec:

@@ -64,9 +64,9 @@ enum class record_error : uint8_t {
 std::string_view to_string(record_error e);
 
 // The Kafka error code a produce response should carry for `e`: CORRUPT_MESSAGE (2) for
-// truncation/CRC/unparsable data, UNSUPPORTED_COMPRESSION_TYPE (76) for unknown codecs and
-// magic-0 lz4, UNSUPPORTED_FOR_MESSAGE_FORMAT (43) for an unknown magic, INVALID_RECORD (87)
-// otherwise.
+// truncation, CRC mismatches and data that does not decompress, UNSUPPORTED_COMPRESSION_TYPE (76)
+// for unknown codecs and magic-0 lz4, UNSUPPORTED_FOR_MESSAGE_FORMAT (43) for an unknown magic,
+// INVALID_RECORD (87) otherwise (records that do not parse included, as Kafka answers).
 int16_t kafka_error_code(record_error e);
 
 // The magic byte (offset 16) of a batch or legacy message set; nullopt when fewer than 17 bytes.

@@ -794,18 +794,9 @@ result<std::optional<timestamp_hit>> partition_log::offset_for_timestamp(int64_t
             auto n = seg->log_file()->pread((*loc)->position, buf);
             if (!n) return unexpected{n.error()};
             if (*n == buf.size()) {
-                if (h.codec() == protocol::compression_codec::none) {
-                    if (auto first = first_record_at_or_after(buf, ts))
-                        hit = {first->first, first->second};
-                } else if (auto rr = protocol::record_reader::open(buf)) {
-                    protocol::record_view v;
-                    while (rr->next(v)) {
-                        if (v.timestamp >= ts) {
-                            hit = {h.base_offset + v.offset_delta, v.timestamp};
-                            break;
-                        }
-                    }
-                }
+                // Streams compressed records in bounded chunks (never the whole batch).
+                if (auto first = first_record_at_or_after(buf, ts))
+                    hit = {first->first, first->second};
             }
         }
         if (hit.offset < log_start_) {

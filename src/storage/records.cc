@@ -1,5 +1,7 @@
 #include "storage/records.h"
 
+#include "protocol/record_scan.h"
+
 #include "protocol/record_batch_header.h"
 
 namespace rill::storage {
@@ -80,17 +82,32 @@ bool raw_record_iterator::next(raw_record& out) {
     return true;
 }
 
+namespace {
+class first_at_or_after final : public protocol::record_visitor {
+  public:
+    first_at_or_after(const protocol::batch_header& h, int64_t ts) : h_(h), ts_(ts) {}
+    bool on_record(const protocol::record_meta& r) override {
+        const int64_t t = h_.base_timestamp + r.timestamp_delta;
+        if (t < ts_) return true;
+        hit = std::make_pair(h_.base_offset + r.offset_delta, t);
+        return false;
+    }
+    std::optional<std::pair<int64_t, int64_t>> hit;
+
+  private:
+    const protocol::batch_header& h_;
+    int64_t ts_;
+};
+}  // namespace
+
 std::optional<std::pair<int64_t, int64_t>> first_record_at_or_after(std::span<const uint8_t> batch,
                                                                     int64_t ts) {
     auto h = protocol::parse_batch_header(batch);
-    if (!h || h->codec() != protocol::compression_codec::none) return std::nullopt;
-    raw_record_iterator it(batch);
-    raw_record r;
-    while (it.next(r)) {
-        int64_t t = h->base_timestamp + r.timestamp_delta;
-        if (t >= ts) return std::make_pair(h->base_offset + r.offset_delta, t);
-    }
-    return std::nullopt;
+    if (!h) return std::nullopt;
+    first_at_or_after v(*h, ts);
+    auto r = protocol::scan_records(batch, *h, v);
+    if (!r) return std::nullopt;
+    return v.hit;
 }
 
 }  // namespace rill::storage

@@ -43,8 +43,9 @@ class raw_record_iterator {
 bool read_varlong(std::span<const uint8_t> d, size_t& pos, int64_t& out);
 void write_varlong(int64_t v, uint8_t* out, size_t& n);
 
-// The first record of an uncompressed CreateTime batch with timestamp >= ts: {offset,
-// timestamp}. nullopt when compressed, malformed or none.
+// The first record of a CreateTime batch with timestamp >= ts: {offset, timestamp}. Compressed
+// records are streamed in bounded chunks (protocol/record_scan.h), never inflated whole.
+// nullopt when malformed or none.
 std::optional<std::pair<int64_t, int64_t>> first_record_at_or_after(std::span<const uint8_t> batch,
                                                                     int64_t ts);
 

@@ -3,45 +3,15 @@
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
 #include "broker/partition_manager.h"
+#include "broker/produce_validation.h"
 #include "common/logging.h"
 #include "common/metrics.h"
-#include "protocol/legacy_message_set.h"
 #include "protocol/record_batch.h"
 
 namespace rill::broker {
 namespace {
 
 using presp = m::produce_response::topic_produce_response::partition_produce_response;
-
-// Validates one partition's records and returns the single magic-2 batch to append.
-result<protocol::bytes, error_code> prepare_batch(const protocol::record_data& records,
-                                                  int16_t version, int64_t max_bytes) {
-    if (records.is_null() || records.size() == 0) return unexpected(error_code::invalid_record);
-    auto data = records.view();
-    if (static_cast<int64_t>(data.size()) >
-        max_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
-        return unexpected(error_code::message_too_large);
-    auto magic = protocol::peek_magic(data);
-    if (magic && *magic < 2) {
-        if (version >= 3) return unexpected(error_code::invalid_record);
-        auto converted = protocol::convert_legacy_message_set(data);
-        if (!converted)
-            return unexpected(
-                static_cast<error_code>(protocol::kafka_error_code(converted.error())));
-        return std::move(*converted);
-    }
-    protocol::validate_options opts;
-    opts.require_exact_size = true;  // exactly one batch per partition
-    opts.producer = true;
-    auto h = protocol::validate_batch(data, opts);
-    if (!h) return unexpected(static_cast<error_code>(protocol::kafka_error_code(h.error())));
-    if (static_cast<int64_t>(data.size()) >
-        max_bytes + static_cast<int64_t>(protocol::kBatchLogOverhead))
-        return unexpected(error_code::message_too_large);
-    if (h->codec() == protocol::compression_codec::zstd && version < 7)
-        return unexpected(error_code::unsupported_compression_type);
-    return protocol::bytes(data.begin(), data.end());
-}
 
 }  // namespace
 
@@ -53,9 +23,14 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
     bool acks_valid = req.acks == 0 || req.acks == 1 || req.acks == -1;
     bool any_error = false;
 
-    // Partitions that passed validation, and where each one's outcome goes.
-    std::vector<append_item> items;
+    // Partitions that passed the request-level checks, their topics' record rules, and where
+    // each one's outcome goes.
+    std::vector<produced_records> produced;
+    std::vector<std::shared_ptr<partition>> parts;
+    std::vector<int32_t> min_insync;
     std::vector<presp*> outs;
+    std::vector<std::string_view> topic_names;
+    std::vector<std::unique_ptr<record_checks>> checks;
     resp.responses.reserve(req.topic_data.size());
 
     for (size_t ti = 0; ti < req.topic_data.size(); ++ti) {
@@ -65,7 +40,13 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
         tout.partition_responses.resize(t.partition_data.size());
         const cluster::topic_info* topic = snap->find_topic(t.name);
         topic_produce_rules rules;
-        if (topic) rules = produce_rules(*topic, ctx.b.config());
+        const record_checks* topic_checks = nullptr;
+        if (topic) {
+            rules = produce_rules(*topic, ctx.b.config());
+            checks.push_back(
+                std::make_unique<record_checks>(record_checks_for(*topic, ctx.b.config())));
+            topic_checks = checks.back().get();
+        }
         for (size_t pi = 0; pi < t.partition_data.size(); ++pi) {
             const auto& pd = t.partition_data[pi];
             presp& out = tout.partition_responses[pi];
@@ -107,23 +88,60 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
                 fail(error_code::not_leader_or_follower);
                 continue;
             }
-            auto batch = prepare_batch(pd.records, v, rules.max_message_bytes);
-            if (!batch) {
-                fail(batch.error());
+            if (pd.records.is_null() || pd.records.size() == 0) {
+                fail(error_code::invalid_record, "no records");
                 continue;
             }
-            if (rules.compacted && !all_records_keyed(*batch)) {
-                fail(error_code::invalid_record,
-                     "Compacted topic cannot accept message without key");
-                continue;
-            }
-            append_item it;
-            it.part = std::move(part);
-            it.batch = std::move(*batch);
-            it.min_insync = rules.min_insync;
-            items.push_back(std::move(it));
+            produced_records pr;
+            pr.partition = t.name + "-" + std::to_string(pd.index);
+            pr.data = pd.records.view();
+            pr.checks = topic_checks;
+            produced.push_back(std::move(pr));
+            parts.push_back(std::move(part));
+            min_insync.push_back(rules.min_insync);
             outs.push_back(&out);
+            topic_names.push_back(t.name);
         }
+    }
+
+    // Record-level validation (inline or on the validation pool; see produce_validation.h).
+    if (!produced.empty()) {
+        const auto max_inflated =
+            static_cast<size_t>(ctx.b.config().get_int("rill.produce.max.inflated.bytes"));
+        auto validating =
+            validate_produced(ctx.b.validation_pool(), ctx.conn.budget, produced, v, max_inflated);
+        co_await std::move(validating);
+    }
+    std::vector<append_item> items;
+    std::vector<presp*> appended_outs;
+    items.reserve(produced.size());
+    for (size_t i = 0; i < produced.size(); ++i) {
+        auto& pr = produced[i];
+        presp& out = *outs[i];
+        if (pr.error != error_code::none || !pr.batch) {
+            out.error_code =
+                wire(pr.error != error_code::none ? pr.error : error_code::invalid_record);
+            out.error_message = std::move(pr.message);
+            if (v >= 8) {
+                out.record_errors.reserve(pr.record_errors.size());
+                for (auto& re : pr.record_errors) {
+                    auto& e = out.record_errors.emplace_back();
+                    e.batch_index = re.batch_index;
+                    e.batch_index_error_message = std::move(re.message);
+                }
+            }
+            any_error = true;
+            auto& counters = metrics::registry::global().topic(topic_names[i]);
+            counters.total_produce.add();
+            counters.failed_produce.add();
+            continue;
+        }
+        append_item it;
+        it.part = std::move(parts[i]);
+        it.batch = std::move(*pr.batch);
+        it.min_insync = min_insync[i];
+        items.push_back(std::move(it));
+        appended_outs.push_back(&out);
     }
 
     // Append on the owner shards, all shards in parallel; then (acks=all) wait for fsync.
@@ -135,7 +153,7 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
     co_await std::move(appending);
     for (size_t i = 0; i < items.size(); ++i) {
         const append_item& it = items[i];
-        presp& out = *outs[i];
+        presp& out = *appended_outs[i];
         out.error_code = wire(it.error);
         if (it.error_message) out.error_message = it.error_message;
         if (it.base_offset >= 0) {
