@@ -275,7 +275,11 @@ std::optional<config_values> decode_topic_config(const std::string& data) {
 // ---- controller ---------------------------------------------------------------------------------
 
 std::string encode_controller(int32_t broker_id, int64_t timestamp_ms) {
-    json j = {{"version", 2}, {"brokerid", broker_id}, {"timestamp", std::to_string(timestamp_ms)}};
+    // Version 2 is Kafka 3.x's (KIP-866); -1: not a KRaft controller.
+    json j = {{"version", 2},
+              {"brokerid", broker_id},
+              {"timestamp", std::to_string(timestamp_ms)},
+              {"kraftControllerEpoch", -1}};
     return j.dump();
 }
 

@@ -4,7 +4,8 @@
 //
 //   path                                      payload (encode_* writes exactly these keys)
 //   /cluster/id                               {"version":"1","id":"<base64url uuid>"}
-//   /controller                (ephemeral)    {"version":2,"brokerid":N,"timestamp":"<ms>"}
+//   /controller                (ephemeral)    {"version":2,"brokerid":N,"timestamp":"<ms>",
+//                                              "kraftControllerEpoch":-1}
 //   /controller_epoch                         "N" (a bare decimal)
 //   /brokers/ids/<id>          (ephemeral)    {"version":5,"host":"h","port":P,
 //                                              "endpoints":["NAME://h:P",..],

@@ -745,7 +745,12 @@ def check_acked_present(test, acked, records):
     sequence numbers increase along the log (producer order)."""
     by_offset = dict(records)
     seqs = [value_seq(v) for _o, v in records]
-    test.assertEqual(len(seqs), len(set(seqs)), "a record appears more than once in the log")
+    offsets_of = {}
+    for o, v in records:
+        offsets_of.setdefault(value_seq(v), []).append(o)
+    dups = {s: offs for s, offs in offsets_of.items() if len(offs) > 1}
+    test.assertFalse(dups, f"{len(dups)} records appear more than once in the log: first "
+                           f"{sorted(dups.items())[:5]} (seq: offsets)")
     test.assertEqual(seqs, sorted(seqs), "records are not in the order they were produced")
     missing = [s for s, o in acked.items() if o not in by_offset or value_seq(by_offset[o]) != s]
     test.assertFalse(missing, f"{len(missing)} acknowledged records lost or moved, first "

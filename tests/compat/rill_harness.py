@@ -1,8 +1,17 @@
 """Test harness for compat tests: runs the real rill binary on a free port with a temporary
 data directory, and helpers shared by the client tests.
 
-The binary comes from the RILL_BIN environment variable (ctest sets it)."""
+The binary comes from the RILL_BIN environment variable (ctest sets it to its own build's
+binary: build/apps/rill, or build-tsan/apps/rill when ctest runs in the ThreadSanitizer build);
+without it, build/apps/rill.
 
+Sanitizer reports: every broker's log (stdout and stderr) is scanned when the broker stops, is
+killed or cleaned up; a ThreadSanitizer (or AddressSanitizer/UBSan) report fails the test
+program: the reports are printed and the process exits 1 at the end (os._exit, after unittest
+has printed its own result). TSAN_OPTIONS defaults to halt_on_error=0, so a broker keeps running
+after a report and every report of the run is collected."""
+
+import atexit
 import os
 import shutil
 import signal
@@ -13,6 +22,64 @@ import time
 import unittest
 
 RILL_BIN = os.environ.get("RILL_BIN", os.path.join(os.path.dirname(__file__), "../../build/apps/rill"))
+
+# Sanitizer runtime options for the brokers (kept when the environment sets them).
+SANITIZER_ENV = {
+    "TSAN_OPTIONS": "halt_on_error=0:second_deadlock_stack=1:history_size=4",
+}
+# First lines of a sanitizer report in a broker log.
+SANITIZER_MARKERS = (b"WARNING: ThreadSanitizer:", b"ERROR: ThreadSanitizer:",
+                     b"ERROR: AddressSanitizer:", b"ERROR: LeakSanitizer:",
+                     b": runtime error: ")
+SANITIZER_REPORTS = []  # (log path, report text) of every broker of this test program
+
+
+def broker_env():
+    env = dict(os.environ)
+    for k, v in SANITIZER_ENV.items():
+        env.setdefault(k, v)
+    return env
+
+
+def sanitizer_reports(log_path, start=0):
+    """The sanitizer reports in log_path from byte `start` on: each from its marker line to the
+    report's SUMMARY line (or 60 lines)."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    i = 0
+    while i < len(lines):
+        if any(m in lines[i] for m in SANITIZER_MARKERS):
+            j = i
+            while j < len(lines) and j < i + 60 and not lines[j].startswith(b"SUMMARY:"):
+                j += 1
+            out.append(b"\n".join(lines[i:j + 1]).decode(errors="replace"))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def collect_sanitizer_reports(log_path, start):
+    for r in sanitizer_reports(log_path, start):
+        SANITIZER_REPORTS.append((log_path, r))
+
+
+@atexit.register
+def _fail_on_sanitizer_reports():
+    if not SANITIZER_REPORTS:
+        return
+    import sys
+    print(f"\n{len(SANITIZER_REPORTS)} sanitizer report(s) in broker logs:", file=sys.stderr)
+    for path, r in SANITIZER_REPORTS:
+        print(f"----- {path}\n{r}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def free_port():
@@ -50,7 +117,9 @@ class Broker:
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log_start = self.log.tell()  # this run's part of the log (sanitizer reports)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=broker_env())
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -76,6 +145,7 @@ class Broker:
         rc = self.proc.returncode
         self.proc = None
         self.log.close()
+        collect_sanitizer_reports(self.log_path, self.log_start)
         return rc
 
     def kill9(self):

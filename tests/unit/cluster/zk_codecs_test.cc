@@ -321,6 +321,8 @@ TEST(ZkCodecs, ControllerZnode) {
     EXPECT_EQ(j["version"], 2);
     EXPECT_EQ(j["brokerid"], 3);
     EXPECT_EQ(j["timestamp"], "1700000000000");
+    EXPECT_EQ(j["kraftControllerEpoch"], -1);
+    EXPECT_EQ(j.size(), 4u);
     EXPECT_EQ(decode_controller(encode_controller(3, 1)), 3);
     // As Kafka 2.x wrote it (version 1).
     EXPECT_EQ(decode_controller(R"({"version":1,"brokerid":5,"timestamp":"1"})"), 5);
