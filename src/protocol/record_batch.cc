@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "protocol/crc32c.h"
+#include "protocol/record_scan.h"
 
 namespace rill::protocol {
 namespace {
@@ -212,23 +213,44 @@ result<batch_header, record_error> validate_batch(bytes_view data, const validat
     return h;
 }
 
+namespace {
+// Offset deltas strictly increasing within [0, last_offset_delta]; exactly 0..n-1 for producers.
+class delta_checker final : public record_visitor {
+  public:
+    delta_checker(int32_t last, bool producer) : last_(last), producer_(producer) {}
+    bool on_record(const record_meta& r) override {
+        if (r.offset_delta <= previous_ || r.offset_delta > last_ ||
+            (producer_ && r.offset_delta != previous_ + 1)) {
+            bad_ = true;
+            return false;
+        }
+        previous_ = r.offset_delta;
+        return true;
+    }
+    bool bad_ = false;
+    int64_t previous_ = -1;
+
+  private:
+    int32_t last_;
+    bool producer_;
+};
+}  // namespace
+
 result<void, record_error> validate_records(bytes_view batch, bool producer,
                                             size_t max_decompressed) {
-    auto rr = record_reader::open(batch, max_decompressed);
-    if (!rr) return unexpected_error{rr.error()};
-    const int32_t last = rr->header().last_offset_delta;
-    int64_t previous = -1;
-    record_view r;
-    while (rr->next(r)) {
-        if (r.offset_delta <= previous || r.offset_delta > last)
-            return unexpected_error{record_error::invalid_offset_delta};
-        if (producer && r.offset_delta != previous + 1)
-            return unexpected_error{record_error::invalid_offset_delta};
-        previous = r.offset_delta;
-    }
-    if (rr->error()) return unexpected_error{*rr->error()};
+    auto h = parse_batch_header(batch);
+    if (!h) return unexpected_error{record_error::truncated};
+    if (h->magic != 2) return unexpected_error{record_error::unsupported_magic};
+    if (h->batch_length < kMinBatchLength) return unexpected_error{record_error::invalid_length};
+    delta_checker deltas(h->last_offset_delta, producer);
+    scan_limits limits;
+    limits.max_inflated = max_decompressed;
+    auto scanned = scan_records(batch, *h, deltas, limits);
+    if (!scanned) return unexpected_error{scanned.error()};
+    if (deltas.bad_) return unexpected_error{record_error::invalid_offset_delta};
     // A producer's last record carries last_offset_delta; after compaction it may be smaller.
-    if (producer && previous != last) return unexpected_error{record_error::invalid_offset_delta};
+    if (producer && deltas.previous_ != h->last_offset_delta)
+        return unexpected_error{record_error::invalid_offset_delta};
     return {};
 }
 

@@ -17,9 +17,9 @@
 // Control batches (attributes bit 5) hold one record whose key is int16 version + int16 type
 // (0 abort, 1 commit) and whose value is int16 version + int32 coordinator epoch.
 //
-// Cost model for the produce path: validate_batch() looks only at the header and runs CRC-32C
-// over the batch; it never walks the records. Record-level work (record_reader,
-// validate_records) is opt-in.
+// Cost model: validate_batch() looks only at the header and runs CRC-32C over the batch; it
+// never walks the records. The produce path adds record-level validation
+// (batch_validation.h); record_reader is for the broker's own, already validated data.
 //
 // Thread-safety: free functions are pure; record_reader and batch_builder are single-threaded
 // values.
@@ -90,7 +90,8 @@ struct validate_options {
 result<batch_header, record_error> validate_batch(bytes_view data,
                                                   const validate_options& options = {});
 
-// Record-level validation: iterates every record (decompressing if needed) and checks that each
+// Record-level validation: streams every record (record_scan.h: compressed records are inflated
+// in bounded chunks, never whole) and checks that each
 // parses exactly, that there are record_count of them, and that offset deltas are strictly
 // increasing and within [0, last_offset_delta]. For producer batches the deltas must be exactly
 // 0..last_offset_delta.

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "protocol/decompressor.h"
 
@@ -155,10 +156,29 @@ bool read_varlong(Source& s, int64_t& out) {
     return true;
 }
 
+template <typename Source>
+bool parse_body(Source& s, record_meta& m);
+
 // Parses one record into `m`; false when malformed.
 template <typename Source>
 bool parse_record(Source& s, record_meta& m) {
     if (!read_varint(s, m.size) || m.size < 0) return false;
+    if constexpr (!std::is_same_v<Source, view_source>) {
+        // Fast path: the whole record is in the chunk; parse it as a view.
+        if (s.available() < static_cast<size_t>(m.size)) s.refill(static_cast<size_t>(m.size));
+        if (s.available() >= static_cast<size_t>(m.size)) {
+            view_source v(bytes_view(s.data(), static_cast<size_t>(m.size)));
+            if (!parse_body(v, m)) return false;
+            s.consume(static_cast<size_t>(m.size));
+            return true;
+        }
+    }
+    return parse_body(s, m);
+}
+
+// Parses the fields after the length (m.size) and checks they fill exactly m.size bytes.
+template <typename Source>
+bool parse_body(Source& s, record_meta& m) {
     const size_t start = s.consumed();
     const size_t size = static_cast<size_t>(m.size);
     auto used = [&] { return s.consumed() - start; };
