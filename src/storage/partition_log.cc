@@ -781,43 +781,68 @@ result<read_result> partition_log::read(int64_t offset, size_t max_bytes,
     return out;
 }
 
-result<std::optional<timestamp_hit>> partition_log::offset_for_timestamp(int64_t ts) const {
+partition_log::timestamp_lookup partition_log::plan_offset_for_timestamp(int64_t ts) const {
+    timestamp_lookup l{ts, {}};
     for (const auto& seg : segments_) {
-        if (seg->empty() || seg->max_timestamp() < ts || seg->next_offset() <= log_start_) continue;
-        auto loc = seg->find_timestamp(ts);
+        if (seg->next_offset() <= log_start_) continue;
+        if (auto scan = seg->plan_timestamp_scan(ts)) l.scans.push_back(std::move(*scan));
+    }
+    return l;
+}
+
+partition_log::timestamp_lookup partition_log::plan_max_timestamp() const {
+    const segment* best = nullptr;
+    for (const auto& seg : segments_) {
+        if (seg->next_offset() <= log_start_ || seg->empty()) continue;
+        if (!best || seg->max_timestamp() > best->max_timestamp()) best = seg.get();
+    }
+    timestamp_lookup l;
+    if (best && best->max_timestamp() >= 0) {
+        l.ts = best->max_timestamp();
+        if (auto scan = best->plan_timestamp_scan(l.ts)) l.scans.push_back(std::move(*scan));
+    }
+    return l;
+}
+
+result<std::optional<timestamp_hit>> partition_log::run_timestamp_lookup(
+    const timestamp_lookup& l) {
+    for (const auto& scan : l.scans) {
+        auto loc = segment::scan_for_timestamp(scan, l.ts);
         if (!loc) return unexpected{loc.error()};
         if (!*loc) continue;
         const auto& h = (*loc)->header;
         timestamp_hit hit{h.base_offset, h.max_timestamp};
         if (!h.log_append_time()) {
             std::vector<uint8_t> buf(h.total_size());
-            auto n = seg->log_file()->pread((*loc)->position, buf);
+            auto n = scan.log->pread((*loc)->position, buf);
             if (!n) return unexpected{n.error()};
             if (*n == buf.size()) {
                 // Streams compressed records in bounded chunks (never the whole batch).
-                if (auto first = first_record_at_or_after(buf, ts))
+                if (auto first = first_record_at_or_after(buf, l.ts))
                     hit = {first->first, first->second};
             }
-        }
-        if (hit.offset < log_start_) {
-            // The batch straddles the log start: the answer cannot be below it.
-            hit.offset = log_start_;
         }
         return std::optional<timestamp_hit>(hit);
     }
     return std::optional<timestamp_hit>{};
 }
 
-timestamp_hit partition_log::max_timestamp() const {
-    timestamp_hit best;
-    for (const auto& seg : segments_) {
-        if (seg->max_timestamp() > best.timestamp) {
-            auto loc = seg->find_timestamp(seg->max_timestamp());
-            best.timestamp = seg->max_timestamp();
-            best.offset = (loc && *loc) ? (*loc)->header.base_offset : seg->base_offset();
-        }
-    }
-    return best;
+std::optional<timestamp_hit> partition_log::clamp_to_log_start(
+    std::optional<timestamp_hit> hit) const {
+    if (hit && hit->offset < log_start_) hit->offset = log_start_;
+    return hit;
+}
+
+result<std::optional<timestamp_hit>> partition_log::offset_for_timestamp(int64_t ts) const {
+    auto hit = run_timestamp_lookup(plan_offset_for_timestamp(ts));
+    if (!hit) return hit;
+    return clamp_to_log_start(*hit);
+}
+
+result<std::optional<timestamp_hit>> partition_log::max_timestamp() const {
+    auto hit = run_timestamp_lookup(plan_max_timestamp());
+    if (!hit) return hit;
+    return clamp_to_log_start(*hit);
 }
 
 void partition_log::set_high_watermark(int64_t hwm) {

@@ -146,10 +146,26 @@ class partition_log {
     // log_end_offset(). offset_out_of_range when offset < log_start_offset() or > LEO.
     result<read_result> read(int64_t offset, size_t max_bytes, int64_t upper_bound) const;
 
-    // The first record with timestamp >= ts (ListOffsets); nullopt when there is none.
+    // ListOffsets by timestamp in two steps, so that no file is read on the owner's shard:
+    // plan_*() on the owner (in-memory state only), run_timestamp_lookup() on any thread
+    // (blocking preads, one batch in memory at a time; the plan's file handles keep the files
+    // open). The answer is not clamped: the owner clamps it to the log start and the
+    // fetchable end afterwards (clamp_to_log_start below, the high watermark or LSO).
+    struct timestamp_lookup {
+        int64_t ts = -1;                    // the first record with timestamp >= ts
+        std::vector<timestamp_scan> scans;  // candidate segments, in offset order
+    };
+    timestamp_lookup plan_offset_for_timestamp(int64_t ts) const;
+    // The largest timestamp: the first record holding it, in the first segment holding it.
+    timestamp_lookup plan_max_timestamp() const;
+    static result<std::optional<timestamp_hit>> run_timestamp_lookup(const timestamp_lookup& l);
+    // A batch straddling the log start answers with the log start, never below it.
+    std::optional<timestamp_hit> clamp_to_log_start(std::optional<timestamp_hit> hit) const;
+
+    // Both steps on the calling thread (blocking; tools and tests). nullopt when there is no
+    // such record.
     result<std::optional<timestamp_hit>> offset_for_timestamp(int64_t ts) const;
-    // Largest timestamp in the log and the offset of its batch (ListOffsets -3).
-    timestamp_hit max_timestamp() const;
+    result<std::optional<timestamp_hit>> max_timestamp() const;
 
     int64_t log_start_offset() const { return log_start_; }
     int64_t log_end_offset() const { return leo_; }

@@ -302,12 +302,23 @@ result<segment_slice> segment::slice(uint64_t from, uint64_t max_bytes, int64_t 
 }
 
 result<std::optional<batch_location>> segment::find_timestamp(int64_t ts) const {
-    if (size_ == 0 || max_timestamp_ < ts) return std::optional<batch_location>{};
+    auto plan = plan_timestamp_scan(ts);
+    if (!plan) return std::optional<batch_location>{};
+    return scan_for_timestamp(*plan, ts);
+}
+
+std::optional<timestamp_scan> segment::plan_timestamp_scan(int64_t ts) const {
+    if (size_ == 0 || max_timestamp_ < ts) return std::nullopt;
     uint64_t start = 0;
     if (auto t = times_.last_before(ts)) {
         if (auto e = offsets_.lookup(t->relative_offset)) start = e->position;
     }
-    batch_scanner sc(*log_, start, size_, false);
+    return timestamp_scan{log_, start, size_};
+}
+
+result<std::optional<batch_location>> segment::scan_for_timestamp(const timestamp_scan& s,
+                                                                  int64_t ts) {
+    batch_scanner sc(*s.log, s.start, s.end, false);
     for (;;) {
         auto b = sc.next();
         if (b.status == scan_status::end) return std::optional<batch_location>{};

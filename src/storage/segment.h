@@ -41,6 +41,17 @@ struct batch_location {
     protocol::batch_header header;
 };
 
+// A time lookup split in two, so that ListOffsets by timestamp reads no file on a shard:
+// segment::plan_timestamp_scan() runs on the owner (in-memory indexes only),
+// segment::scan_for_timestamp() anywhere (blocking preads of [start, end) through the shared
+// file handle, which keeps the file open). Appends only write beyond `end`; a concurrent
+// truncation makes the scan see a short or invalid tail, which reads as "not found".
+struct timestamp_scan {
+    std::shared_ptr<file> log;
+    uint64_t start = 0;
+    uint64_t end = 0;
+};
+
 // A contiguous run of whole batches inside a segment.
 struct segment_slice {
     uint64_t position = 0;
@@ -94,8 +105,12 @@ class segment {
     // total stays <= max_bytes (the first batch is taken regardless when min_one).
     result<segment_slice> slice(uint64_t from, uint64_t max_bytes, int64_t upper_bound,
                                 bool min_one) const;
-    // The first batch whose max timestamp >= ts, if any.
+    // The first batch whose max timestamp >= ts, if any (blocking: plan + scan below).
     result<std::optional<batch_location>> find_timestamp(int64_t ts) const;
+    // Where that batch can be (nullopt when the segment holds no timestamp >= ts).
+    std::optional<timestamp_scan> plan_timestamp_scan(int64_t ts) const;
+    static result<std::optional<batch_location>> scan_for_timestamp(const timestamp_scan& s,
+                                                                    int64_t ts);
 
     // Adds a final time-index entry; called when the segment stops being the active one.
     status seal();

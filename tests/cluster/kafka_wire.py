@@ -8,6 +8,7 @@ import struct
 
 METADATA, FIND_COORDINATOR, ALTER_REASSIGNMENTS, LIST_REASSIGNMENTS = 3, 10, 45, 46
 DELETE_RECORDS = 21
+LIST_OFFSETS = 2
 
 
 # ---- encoding ---------------------------------------------------------------------------------
@@ -192,6 +193,21 @@ class KafkaConnection:
         r.i32()  # partition index
         low = r.i64()
         return r.i16(), low
+
+    def list_offsets(self, topic, partition, timestamp, isolation_level=0):
+        """ListOffsets v7 (flexible; -3 = max timestamp) for one partition:
+        (error_code, offset, timestamp)."""
+        part = i32(partition) + i32(-1) + struct.pack(">q", timestamp) + NO_TAGS
+        topic_enc = compact_string(topic) + compact_array([part], lambda b: b) + NO_TAGS
+        body = i32(-1) + i8(isolation_level) + compact_array([topic_enc], lambda b: b) + NO_TAGS
+        r = self.request(LIST_OFFSETS, 7, body, flexible=True)
+        r.i32()  # throttle
+        r.uvarint()  # topics + 1
+        r.compact_string()
+        r.uvarint()  # partitions + 1
+        r.i32()  # partition index
+        err, ts, offset = r.i16(), r.i64(), r.i64()
+        return err, offset, ts
 
     def find_coordinator(self, group):
         """(error_code, node_id, host, port) of the group's coordinator."""

@@ -20,7 +20,22 @@ struct item {
     std::shared_ptr<partition> part;
     int64_t timestamp = 0;
     int32_t current_leader_epoch = -1;
+    // Lookups by timestamp (and -3): planned on the owner, run on the work pool, finished on
+    // the owner again.
+    std::optional<storage::partition_log::timestamp_lookup> lookup;
+    storage::result<std::optional<storage::timestamp_hit>> found =
+        std::optional<storage::timestamp_hit>{};
 };
+
+void answer(presp& out, int16_t v, int32_t leader_epoch, int64_t offset, int64_t ts) {
+    out.leader_epoch = leader_epoch;
+    if (v == 0) {
+        if (offset >= 0) out.old_style_offsets.push_back(offset);
+    } else {
+        out.offset = offset;
+        out.timestamp = ts;
+    }
+}
 
 }  // namespace
 
@@ -59,7 +74,8 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
                 {&out, std::move(part), rp.timestamp, v >= 4 ? rp.current_leader_epoch : -1});
         }
     }
-    co_await pm.run_on_owners(items, [v, read_committed](partition& p, item& it) {
+    // Step 1, on the owners: everything but the file reads of lookups by timestamp.
+    auto plan = [v, read_committed](partition& p, item& it) {
         presp& out = *it.out;
         if (!p.is_leader()) {
             out.error_code = wire(error_code::not_leader_or_follower);
@@ -71,42 +87,58 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
             return;
         }
         auto& lg = *p.log;
-        int64_t offset = -1, ts = -1;
         switch (it.timestamp) {
             case kLatest:
-                offset = read_committed ? lg.last_stable_offset() : lg.high_watermark();
+                answer(out, v, p.leader_epoch(),
+                       read_committed ? lg.last_stable_offset() : lg.high_watermark(), -1);
                 break;
             case kEarliest:
             case kEarliestLocal:
             case kEarliestPendingUpload:
-                offset = lg.log_start_offset();
+                answer(out, v, p.leader_epoch(), lg.log_start_offset(), -1);
                 break;
-            case kMaxTimestamp: {
-                auto hit = lg.max_timestamp();
-                offset = hit.offset;
-                ts = hit.timestamp;
+            case kMaxTimestamp:
+                it.lookup = lg.plan_max_timestamp();
                 break;
-            }
-            default: {
-                auto hit = lg.offset_for_timestamp(it.timestamp);
-                if (!hit) {
-                    out.error_code = wire(to_error_code(hit.error().code));
-                    return;
-                }
-                if (*hit) {
-                    offset = (*hit)->offset;
-                    ts = (*hit)->timestamp;
-                }
-            }
+            default:
+                it.lookup = lg.plan_offset_for_timestamp(it.timestamp);
         }
-        out.leader_epoch = p.leader_epoch();
-        if (v == 0) {
-            if (offset >= 0) out.old_style_offsets.push_back(offset);
-        } else {
-            out.offset = offset;
-            out.timestamp = ts;
+    };
+    co_await pm.run_on_owners(items, plan);
+
+    // Step 2, on the work pool: the preads and record scans (never on a shard).
+    bool any_lookup = false;
+    for (const auto& it : items)
+        any_lookup = any_lookup || (it.lookup && !it.lookup->scans.empty());
+    if (any_lookup) {
+        auto scan_all = [&items] {
+            for (auto& it : items)
+                if (it.lookup && !it.lookup->scans.empty())
+                    it.found = storage::partition_log::run_timestamp_lookup(*it.lookup);
+            return 0;
+        };
+        co_await ctx.b.validation_pool().run(scan_all);
+    }
+
+    // Step 3, on the owners again: clamp to the log start and answer only with offsets a
+    // client may fetch (below the high watermark, or the LSO under read_committed), as Kafka's
+    // Partition.fetchOffsetForTimestamp does; otherwise no offset (-1).
+    std::vector<item> lookups;
+    for (auto& it : items)
+        if (it.lookup) lookups.push_back(std::move(it));
+    auto finish = [v, read_committed](partition& p, item& it) {
+        presp& out = *it.out;
+        if (!it.found) {
+            out.error_code = wire(to_error_code(it.found.error().code));
+            return;
         }
-    });
+        auto& lg = *p.log;
+        auto hit = lg.clamp_to_log_start(*it.found);
+        const int64_t fetchable = read_committed ? lg.last_stable_offset() : lg.high_watermark();
+        if (hit && hit->offset >= fetchable) hit.reset();
+        answer(out, v, p.leader_epoch(), hit ? hit->offset : -1, hit ? hit->timestamp : -1);
+    };
+    co_await pm.run_on_owners(lookups, finish);
     co_return resp;
 }
 

@@ -228,9 +228,40 @@ TEST(PartitionLog, TimestampLookup) {
     EXPECT_EQ((*hit)->offset, 16);
     EXPECT_EQ((*hit)->timestamp, 400);
     EXPECT_FALSE(*log->offset_for_timestamp(5000));
+    // Max timestamp: the record holding it, not its batch (KAFKA-16310).
     auto mx = log->max_timestamp();
-    EXPECT_EQ(mx.timestamp, 4903);
-    EXPECT_EQ(mx.offset, 196);
+    ASSERT_TRUE(mx && *mx);
+    EXPECT_EQ((*mx)->timestamp, 4903);
+    EXPECT_EQ((*mx)->offset, 199);
+}
+
+TEST(PartitionLog, TimestampLookupPlannedOnOwnerRunElsewhere) {
+    temp_dir d;
+    auto log = open_log(d.sub("t-0"), small_config());
+    for (int i = 0; i < 20; ++i)
+        must_append(*log, make_batch({{"k", "v", 1000 + i}}));
+    // The plan holds the byte ranges of that moment: records appended later are not seen by
+    // it (they are beyond every range), a new plan finds them.
+    auto before = log->plan_offset_for_timestamp(5000);
+    EXPECT_TRUE(before.scans.empty());
+    auto mid = log->plan_offset_for_timestamp(1010);
+    must_append(*log, make_batch({{"k", "v", 5000}}));
+    auto hit = partition_log::run_timestamp_lookup(mid);
+    ASSERT_TRUE(hit && *hit);
+    EXPECT_EQ((*hit)->offset, 10);
+    auto after = partition_log::run_timestamp_lookup(log->plan_offset_for_timestamp(5000));
+    ASSERT_TRUE(after && *after);
+    EXPECT_EQ((*after)->offset, 20);
+    auto mx = partition_log::run_timestamp_lookup(log->plan_max_timestamp());
+    ASSERT_TRUE(mx && *mx);
+    EXPECT_EQ((*mx)->offset, 20);
+    EXPECT_EQ((*mx)->timestamp, 5000);
+    // The plan keeps its files open: the lookup still runs after the log is closed.
+    auto late = log->plan_offset_for_timestamp(1015);
+    log.reset();
+    auto kept = partition_log::run_timestamp_lookup(late);
+    ASSERT_TRUE(kept && *kept);
+    EXPECT_EQ((*kept)->offset, 15);
 }
 
 TEST(PartitionLog, HighWatermarkAndLsoHook) {
