@@ -28,7 +28,7 @@ class DownConversionTest(BrokerTestCase):
         from kafka import KafkaConsumer, TopicPartition
 
         c = KafkaConsumer(bootstrap_servers=self.broker.bootstrap, api_version=api_version,
-                          consumer_timeout_ms=5000, enable_auto_commit=False, group_id=None,
+                          consumer_timeout_ms=20000, enable_auto_commit=False, group_id=None,
                           max_partition_fetch_bytes=4096)
         tp = TopicPartition(topic, 0)
         c.assign([tp])
