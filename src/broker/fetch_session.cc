@@ -8,21 +8,15 @@ namespace rill::broker {
 fetch_session_cache::lease& fetch_session_cache::lease::operator=(lease&& o) noexcept {
     if (this != &o) {
         release();
-        cache_ = o.cache_;
         s_ = std::move(o.s_);
-        o.cache_ = nullptr;
     }
     return *this;
 }
 
 void fetch_session_cache::lease::release() {
     if (!s_) return;
-    {
-        std::lock_guard lock(cache_->mu_);
-        s_->in_use_ = false;
-    }
+    s_->in_use_.store(false, std::memory_order_release);
     s_.reset();
-    cache_ = nullptr;
 }
 
 int32_t fetch_session_cache::new_id() {
@@ -45,7 +39,7 @@ bool fetch_session_cache::evict_one(int64_t now_ms, size_t partitions, bool priv
     };
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
         const fetch_session& s = *it->second;
-        if (s.in_use_) continue;
+        if (s.in_use_.load(std::memory_order_acquire)) continue;
         if (lru == sessions_.end() || s.last_used_ms < lru->second->last_used_ms) lru = it;
         if (cheapest == sessions_.end() || value(s) < value(*cheapest->second)) cheapest = it;
     }
@@ -75,7 +69,7 @@ fetch_session_cache::lease fetch_session_cache::create(int64_t now_ms, size_t pa
     s->privileged = privileged;
     s->in_use_ = true;  // leased before it is published
     sessions_[s->id] = s;
-    return lease(this, std::move(s));
+    return lease(std::move(s));
 }
 
 result<fetch_session_cache::lease, fetch_session_cache::acquire_error> fetch_session_cache::acquire(
@@ -83,9 +77,9 @@ result<fetch_session_cache::lease, fetch_session_cache::acquire_error> fetch_ses
     std::lock_guard lock(mu_);
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return unexpected(acquire_error::not_found);
-    if (it->second->in_use_) return unexpected(acquire_error::in_use);
-    it->second->in_use_ = true;
-    return lease(this, it->second);
+    if (it->second->in_use_.exchange(true, std::memory_order_acquire))
+        return unexpected(acquire_error::in_use);
+    return lease(it->second);
 }
 
 void fetch_session_cache::remove(int32_t id) {

@@ -21,14 +21,15 @@
 // that would grow past it closes the session (FETCH_SESSION_ID_NOT_FOUND; the client then
 // starts over with a full fetch).
 //
-// Thread-safety: the cache's mutex guards only the map and the sessions' `in_use` flags and is
-// never held across a suspension. A session is used by one request at a time through a lease
+// Thread-safety: the cache's mutex guards the map (and the taking of a session) and is never
+// held across a suspension. A session is used by one request at a time through a lease
 // (acquire/create mark it in use before anyone else can see it, the lease's destructor frees
 // it); a concurrent request on a session in use is refused with INVALID_FETCH_SESSION_EPOCH, as
 // Kafka answers a request whose epoch is no longer the next one. The lease holder alone reads
 // and writes the session's fields.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -65,7 +66,9 @@ struct fetch_session {
 
   private:
     friend class fetch_session_cache;
-    bool in_use_ = false;  // guarded by the cache's mutex
+    // Set under the cache's mutex (create, acquire), cleared by the lease alone, so a lease
+    // never touches the cache (it may outlive it at shutdown).
+    std::atomic<bool> in_use_ = false;
 };
 
 struct fetch_session_options {
@@ -80,7 +83,7 @@ class fetch_session_cache {
     class lease {
       public:
         lease() = default;
-        lease(lease&& o) noexcept : cache_(o.cache_), s_(std::move(o.s_)) { o.cache_ = nullptr; }
+        lease(lease&& o) noexcept = default;
         lease& operator=(lease&& o) noexcept;
         lease(const lease&) = delete;
         lease& operator=(const lease&) = delete;
@@ -93,9 +96,7 @@ class fetch_session_cache {
 
       private:
         friend class fetch_session_cache;
-        lease(fetch_session_cache* c, std::shared_ptr<fetch_session> s)
-            : cache_(c), s_(std::move(s)) {}
-        fetch_session_cache* cache_ = nullptr;
+        explicit lease(std::shared_ptr<fetch_session> s) : s_(std::move(s)) {}
         std::shared_ptr<fetch_session> s_;
     };
 
