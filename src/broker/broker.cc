@@ -41,7 +41,9 @@ broker::broker(broker_config& config, cluster::metadata_store& metadata,
       metadata_(metadata),
       shards_(std::move(shards)),
       partitions_(partitions),
-      node_id_(static_cast<int32_t>(config.get_int("broker.id"))) {
+      node_id_(static_cast<int32_t>(config.get_int("broker.id"))),
+      fetch_sessions_(fetch_session_options{.max_sessions = static_cast<size_t>(config.get_int(
+                                                "max.incremental.fetch.session.cache.slots"))}) {
     size_t threads = static_cast<size_t>(config.get_int("rill.validation.threads"));
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     validation_pool_ = std::make_unique<work_pool>(threads, "rill-validate");

@@ -42,6 +42,13 @@ class view_source {
         p_ += n;
         return true;
     }
+    template <typename F>
+    bool deliver(size_t n, F&& f) {
+        if (available() < n) return false;
+        f(bytes_view(p_, n));
+        p_ += n;
+        return true;
+    }
     bool at_end() const { return p_ == end_; }
     size_t consumed() const { return static_cast<size_t>(p_ - begin_); }
     std::optional<record_error> error() const { return std::nullopt; }
@@ -63,7 +70,9 @@ class stream_source {
     // decompression error or when the inflated size passes the limit (error() tells).
     bool refill(size_t want) {
         want = std::min(want, kChunk);
-        if (available() >= want || done_) return !error_;
+        // After an error (the inflate limit included) nothing more is inflated.
+        if (error_) return false;
+        if (available() >= want || done_) return true;
         if (pos_ > 0) {
             std::memmove(buf_->data(), buf_->data() + pos_, available());
             base_ += pos_;
@@ -91,9 +100,14 @@ class stream_source {
     }
     void consume(size_t n) { pos_ += n; }
     bool skip(size_t n) {
+        return deliver(n, [](bytes_view) {});
+    }
+    template <typename F>
+    bool deliver(size_t n, F&& f) {
         while (n > 0) {
             if (available() == 0 && (!refill(kChunk) || available() == 0)) return false;
             const size_t k = std::min(n, available());
+            f(bytes_view(data(), k));
             pos_ += k;
             n -= k;
         }
@@ -157,28 +171,29 @@ bool read_varlong(Source& s, int64_t& out) {
 }
 
 template <typename Source>
-bool parse_body(Source& s, record_meta& m);
+bool parse_body(Source& s, record_meta& m, record_visitor* sink);
 
-// Parses one record into `m`; false when malformed.
+// Parses one record into `m`; false when malformed. With `sink`, key and value bytes go to
+// sink->on_data().
 template <typename Source>
-bool parse_record(Source& s, record_meta& m) {
+bool parse_record(Source& s, record_meta& m, record_visitor* sink) {
     if (!read_varint(s, m.size) || m.size < 0) return false;
     if constexpr (!std::is_same_v<Source, view_source>) {
         // Fast path: the whole record is in the chunk; parse it as a view.
         if (s.available() < static_cast<size_t>(m.size)) s.refill(static_cast<size_t>(m.size));
         if (s.available() >= static_cast<size_t>(m.size)) {
             view_source v(bytes_view(s.data(), static_cast<size_t>(m.size)));
-            if (!parse_body(v, m)) return false;
+            if (!parse_body(v, m, sink)) return false;
             s.consume(static_cast<size_t>(m.size));
             return true;
         }
     }
-    return parse_body(s, m);
+    return parse_body(s, m, sink);
 }
 
 // Parses the fields after the length (m.size) and checks they fill exactly m.size bytes.
 template <typename Source>
-bool parse_body(Source& s, record_meta& m) {
+bool parse_body(Source& s, record_meta& m, record_visitor* sink) {
     const size_t start = s.consumed();
     const size_t size = static_cast<size_t>(m.size);
     auto used = [&] { return s.consumed() - start; };
@@ -193,8 +208,16 @@ bool parse_body(Source& s, record_meta& m) {
     m.attributes = static_cast<int8_t>(*s.data());
     s.consume(1);
     if (!read_varlong(s, m.timestamp_delta) || !read_varint(s, m.offset_delta)) return false;
-    if (!read_varint(s, m.key_size) || !skip_field(m.key_size, -1)) return false;
-    if (!read_varint(s, m.value_size) || !skip_field(m.value_size, -1)) return false;
+    // Key and value: skipped, or handed to the sink.
+    auto data_field = [&](int32_t len, record_field f) {
+        if (!sink || len <= 0) return skip_field(len, -1);
+        if (static_cast<size_t>(len) > size - std::min(size, used())) return false;
+        return s.deliver(static_cast<size_t>(len),
+                         [&](bytes_view piece) { sink->on_data(f, piece); });
+    };
+    if (!read_varint(s, m.key_size) || !data_field(m.key_size, record_field::key)) return false;
+    if (!read_varint(s, m.value_size) || !data_field(m.value_size, record_field::value))
+        return false;
     if (!read_varint(s, m.header_count) || m.header_count < 0) return false;
     for (int32_t i = 0; i < m.header_count; ++i) {
         // Each header takes at least two bytes: a lying count ends at the record's end.
@@ -216,7 +239,7 @@ result<scan_result, record_error> scan(Source& s, const batch_header& h, record_
             return unexpected_error{record_error::record_count_mismatch};
         }
         m.index = i;
-        if (!parse_record(s, m)) {
+        if (!parse_record(s, m, v.wants_data ? &v : nullptr)) {
             if (auto e = s.error()) return unexpected_error{*e};
             return unexpected_error{record_error::corrupt_record};
         }

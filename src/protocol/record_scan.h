@@ -39,13 +39,23 @@ struct record_meta {
     int32_t header_count = 0;
 };
 
+enum class record_field : uint8_t { key, value };
+
 class record_visitor {
   public:
     // Called once per well-formed record, in order. Returning false stops the scan early (it
     // then ends successfully, with stopped set).
     virtual bool on_record(const record_meta& r) = 0;
+    // Only for a visitor constructed with wants_data: the bytes of the record's key and value
+    // (non-null, non-empty ones), in one or more pieces in order, as they are read; all of them
+    // come before that record's on_record(). A record that turns out malformed ends the scan
+    // with an error, possibly after some of its pieces were delivered.
+    virtual void on_data(record_field, bytes_view) {}
+
+    const bool wants_data = false;
 
   protected:
+    explicit record_visitor(bool want_data = false) : wants_data(want_data) {}
     ~record_visitor() = default;
 };
 

@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "broker/broker.h"
 #include "broker/errors.h"
+#include "broker/fetch_down_convert.h"
 #include "broker/handlers/handlers.h"
 #include "broker/partition_manager.h"
 #include "common/metrics.h"
@@ -50,8 +52,21 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
             out.error_code = wire(e);
             return;
         }
-        // A follower's fetch offset is its log end: it moves the high watermark and the ISR.
-        if (follower) pm.on_follower_fetch(p, replica, it.offset, wall_clock_ms());
+        // Only a broker of the replica set fetches as a follower; a consumer claiming a
+        // replica id is refused as Kafka refuses an unknown replica (UNKNOWN_LEADER_EPOCH when
+        // the request names the current epoch, else NOT_LEADER_OR_FOLLOWER) and moves nothing.
+        if (follower) {
+            const auto& replicas = p.replicas();
+            if (replica == p.self ||
+                std::find(replicas.begin(), replicas.end(), replica) == replicas.end()) {
+                out.error_code =
+                    wire(it.current_leader_epoch >= 0 ? error_code::unknown_leader_epoch
+                                                      : error_code::not_leader_or_follower);
+                return;
+            }
+            // Its fetch offset is its log end: it moves the high watermark and the ISR.
+            pm.on_follower_fetch(p, replica, it.offset, wall_clock_ms());
+        }
         out.high_watermark = lg.high_watermark();
         out.last_stable_offset = lg.last_stable_offset();
         out.log_start_offset = lg.log_start_offset();
@@ -87,34 +102,42 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     int64_t now = wall_clock_ms();
 
     // Session handling (v7+; older versions are always sessionless).
-    std::shared_ptr<fetch_session> session;
-    std::unique_lock<std::mutex> session_lock;
+    fetch_session_cache::lease session;
     bool incremental = false;
     if (v >= 7) {
         if (req.session_id == 0 && req.session_epoch > 0) {
             resp.error_code = wire(error_code::invalid_fetch_session_epoch);
             co_return resp;
         }
-        if (req.session_id != 0 && req.session_epoch == -1) {
+        if (req.session_id != 0 && req.session_epoch <= 0) {
+            // A full fetch naming a session closes it (epoch 0 then opens a new one).
             sessions.remove(req.session_id);
         } else if (req.session_id != 0) {
-            session = sessions.find(req.session_id);
-            if (!session) {
-                resp.error_code = wire(error_code::fetch_session_id_not_found);
+            auto leased = sessions.acquire(req.session_id);
+            if (!leased) {
+                resp.error_code =
+                    wire(leased.error() == fetch_session_cache::acquire_error::not_found
+                             ? error_code::fetch_session_id_not_found
+                             : error_code::invalid_fetch_session_epoch);
                 co_return resp;
             }
-            // Never block a shard thread on a session another fetch is using (that fetch
-            // may be suspended on this same thread): a concurrent request on one session
-            // cannot carry the right epoch anyway.
-            session_lock = std::unique_lock(session->mu, std::try_to_lock);
-            if (!session_lock.owns_lock() || req.session_epoch != session->next_epoch) {
+            // A request while another one uses the session cannot carry the next epoch
+            // either: both are refused alike, without waiting.
+            if (req.session_epoch != (*leased)->next_epoch) {
                 resp.error_code = wire(error_code::invalid_fetch_session_epoch);
                 co_return resp;
             }
+            session = std::move(*leased);
             incremental = true;
-        } else if (req.session_epoch == 0) {
-            session = sessions.create(now);  // nullptr: cache full, answer without a session
-            if (session) session_lock = std::unique_lock(session->mu);
+        }
+        if (req.session_epoch == 0) {
+            size_t named_partitions = 0;
+            for (const auto& t : req.topics)
+                named_partitions += t.partitions.size();
+            const bool privileged =
+                replica >= 0 && replica != ctx.b.node_id() && snap->brokers.contains(replica);
+            // Empty: too many partitions or a full cache; answered without a session.
+            session = sessions.create(now, named_partitions, privileged);
         }
     }
 
@@ -169,6 +192,12 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
                              fp.current_leader_epoch, fp.partition_max_bytes, nullptr);
                     continue;
                 }
+                if (fp.partition < 0 ||
+                    fp.partition >= static_cast<int32_t>(topic->partitions.size())) {
+                    add_item(topic, t.topic, t.topic_id, fp.partition, fp.fetch_offset,
+                             fp.current_leader_epoch, fp.partition_max_bytes, nullptr);
+                    continue;
+                }
                 auto& sp = session->partitions[{topic->name, fp.partition}];
                 sp.topic_id = topic->id;
                 sp.fetch_offset = fp.fetch_offset;
@@ -176,6 +205,11 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
                 sp.current_leader_epoch = fp.current_leader_epoch;
                 named.insert({topic->name, fp.partition});
             }
+        }
+        if (session->partitions.size() > sessions.options().max_partitions) {
+            sessions.remove(session->id);
+            resp.error_code = wire(error_code::fetch_session_id_not_found);
+            co_return resp;
         }
         for (auto& [key, sp] : session->partitions) {
             const cluster::topic_info* topic = snap->find_topic(key.first);
@@ -235,6 +269,30 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     // Response-wide max_bytes (v3+), a soft limit: in order, the first partition with data
     // always gets its batches; later ones are dropped once the limit is reached.
     size_t limit = v >= 3 ? static_cast<size_t>(std::max(req.max_bytes, 0)) : SIZE_MAX;
+
+    // v0-v3 carry only magic 0/1 message sets (fetch_down_convert.h).
+    if (v <= 3) {
+        std::vector<down_convert_job> jobs;
+        for (fetch_item* it : included) {
+            if (it->out.error_code != 0) continue;
+            const cluster::topic_info* topic = snap->find_topic(it->topic);
+            if (topic && topic_config_value("message.downconversion.enable", topic->configs,
+                                            ctx.b.config()) == "false") {
+                it->out.error_code = wire(error_code::unsupported_version);
+                it->out.records = protocol::record_data::from_bytes({});
+                it->bytes = 0;
+                continue;
+            }
+            if (it->bytes > 0)
+                jobs.push_back({&it->out.records, &it->out.error_code, it->offset, it->max_bytes});
+        }
+        auto conversion =
+            down_convert_fetch(ctx.b.validation_pool(), ctx.conn.budget, v, limit, jobs);
+        co_await std::move(conversion);
+        for (fetch_item* it : included)
+            it->bytes = it->out.records.size();
+        limit = SIZE_MAX;  // applied by the conversion
+    }
     size_t used = 0;
     for (fetch_item* it : included) {
         if (it->bytes == 0) continue;

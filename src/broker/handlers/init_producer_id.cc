@@ -3,6 +3,7 @@
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
+#include "broker/producer_epochs.h"
 
 namespace rill::broker {
 namespace {
@@ -34,11 +35,18 @@ producer_id_source& ids() {
     return s;
 }
 
+producer_epochs& epochs() {
+    static producer_epochs e;
+    return e;
+}
+
 }  // namespace
 
 // Idempotent producers: a new id with epoch 0, or (v3+, KIP-360) the same id with its epoch
-// bumped when the producer passes its current id and epoch. Transactional ids need the
-// transaction coordinator, which does not exist yet.
+// bumped when the producer passes the id and the epoch it currently holds (producer_epochs.h).
+// A stale or foreign epoch is fenced; an id this broker does not know gets a new id, as Kafka
+// answers every idempotent producer. Transactional ids need the transaction coordinator, which
+// does not exist yet.
 task<m::init_producer_id_response> handle_init_producer_id(request_context& ctx,
                                                            m::init_producer_id_request& req) {
     m::init_producer_id_response resp;
@@ -46,16 +54,30 @@ task<m::init_producer_id_response> handle_init_producer_id(request_context& ctx,
         resp.error_code = wire(error_code::transactional_id_authorization_failed);
         co_return resp;
     }
-    if (req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < INT16_MAX - 1) {
-        resp.producer_id = req.producer_id;
-        resp.producer_epoch = static_cast<int16_t>(req.producer_epoch + 1);
-        co_return resp;
+    if (req.producer_id >= 0 || req.producer_epoch >= 0) {
+        if (req.producer_id < 0 || req.producer_epoch < 0) {
+            resp.error_code = wire(error_code::invalid_request);  // one without the other
+            co_return resp;
+        }
+        auto b = epochs().try_bump(req.producer_id, req.producer_epoch);
+        if (b.result == producer_epochs::outcome::fenced) {
+            // KIP-588: clients before v4 do not know PRODUCER_FENCED.
+            resp.error_code = wire(ctx.api_version >= 4 ? error_code::producer_fenced
+                                                        : error_code::invalid_producer_epoch);
+            co_return resp;
+        }
+        if (b.result == producer_epochs::outcome::bumped) {
+            resp.producer_id = req.producer_id;
+            resp.producer_epoch = b.epoch;
+            co_return resp;
+        }
     }
     auto id = ids().next(ctx.b.metadata());
     if (!id) {
         resp.error_code = wire(id.error());
         co_return resp;
     }
+    epochs().issued(*id);
     resp.producer_id = *id;
     resp.producer_epoch = 0;
     co_return resp;

@@ -89,5 +89,29 @@ TEST(topic_config, resolves_override_then_broker_synonym_then_default) {
     EXPECT_EQ(retention->synonyms.back().source, config_source::default_config);
 }
 
+TEST(topic_config, downconversion_and_deprecated_message_format_version) {
+    config_values b;
+    b.set("log.message.downconversion.enable", "false");
+    b.set("log.message.format.version", "2.8-IV1");
+    b.set("max.incremental.fetch.session.cache.slots", "5");
+    std::vector<std::string> unknown;
+    auto broker = broker_config::make(b, &unknown);
+    ASSERT_TRUE(broker);
+    EXPECT_TRUE(unknown.empty());
+    EXPECT_EQ(broker->get_int("max.incremental.fetch.session.cache.slots"), 5);
+    config_values none;
+    EXPECT_EQ(topic_config_value("message.downconversion.enable", none, *broker), "false");
+    EXPECT_EQ(topic_config_value("message.format.version", none, *broker), "2.8-IV1");
+    config_values over;
+    over.set("message.format.version", "0.10.2");
+    over.set("message.downconversion.enable", "true");
+    EXPECT_TRUE(validate_topic_configs(over));
+    EXPECT_EQ(topic_config_value("message.format.version", over, *broker), "0.10.2");
+    EXPECT_EQ(topic_config_value("message.downconversion.enable", over, *broker), "true");
+    EXPECT_EQ(
+        topic_config_value("message.format.version", none, *broker_config::make(config_values{})),
+        "3.0-IV1");
+}
+
 }  // namespace
 }  // namespace rill
