@@ -74,7 +74,8 @@ void add_v3_routes(router& r, context& ctx);
 void add_metrics_routes(router& r, context& ctx);
 void add_console_routes(router& r);
 
-// Parses a JSON body; nullopt with `err` set (a 400 answer) when malformed or not an object.
+// Parses a JSON body (v3_bodies.h); nullopt with `err` set (a 400 answer) when malformed, too
+// deeply nested or not an object.
 std::optional<json> parse_json_object(const request& req, response& err);
 // Parses a non-negative decimal integer; nullopt when malformed or out of range.
 std::optional<int64_t> parse_int(std::string_view s);

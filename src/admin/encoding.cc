@@ -142,24 +142,24 @@ result<std::optional<protocol::bytes>, std::string> decode_produce_data(
     using R = result<std::optional<protocol::bytes>, std::string>;
     if (!field || field->is_null()) return R(std::optional<protocol::bytes>());
     if (!field->is_object())
-        return unexpected(std::string(what) + " must be an object {\"type\", \"data\"}");
+        return unexpected{std::string(what) + " must be an object {\"type\", \"data\"}"};
     std::string type = "JSON";
     if (auto t = field->find("type"); t != field->end()) {
-        if (!t->is_string()) return unexpected(std::string(what) + ".type must be a string");
+        if (!t->is_string()) return unexpected{std::string(what) + ".type must be a string"};
         type = t->get<std::string>();
     }
     auto d = field->find("data");
     if (d == field->end() || d->is_null()) return R(std::optional<protocol::bytes>());
     if (type == "BINARY") {
         if (!d->is_string())
-            return unexpected(std::string(what) + ".data must be a base64 string for BINARY");
+            return unexpected{std::string(what) + ".data must be a base64 string for BINARY"};
         auto b = base64_decode(d->get_ref<const std::string&>());
-        if (!b) return unexpected(std::string(what) + ".data is not valid base64");
+        if (!b) return unexpected{std::string(what) + ".data is not valid base64"};
         return R(std::optional<protocol::bytes>(std::move(*b)));
     }
     if (type == "STRING") {
         if (!d->is_string())
-            return unexpected(std::string(what) + ".data must be a string for STRING");
+            return unexpected{std::string(what) + ".data must be a string for STRING"};
         const auto& s = d->get_ref<const std::string&>();
         return R(std::optional<protocol::bytes>(protocol::bytes(s.begin(), s.end())));
     }
@@ -167,8 +167,8 @@ result<std::optional<protocol::bytes>, std::string> decode_produce_data(
         std::string s = d->dump();
         return R(std::optional<protocol::bytes>(protocol::bytes(s.begin(), s.end())));
     }
-    return unexpected(std::string(what) + ".type '" + type +
-                      "' is not supported (BINARY, JSON or STRING)");
+    return unexpected{std::string(what) + ".type '" + type +
+                      "' is not supported (BINARY, JSON or STRING)"};
 }
 
 nlohmann::ordered_json encode_record_data(const std::optional<protocol::bytes_view>& data) {

@@ -4,6 +4,7 @@
 
 #include "admin/context.h"
 #include "admin/http_server.h"
+#include "admin/v3_bodies.h"
 #include "broker/broker.h"
 #include "broker/latch.h"
 #include "broker/partition_manager.h"
@@ -139,20 +140,12 @@ json config_json(std::string_view name, const std::optional<std::string>& value)
 }
 
 std::optional<json> parse_json_object(const request& req, response& err) {
-    if (req.body.empty()) {
-        err = error_response(400, "A JSON request body is required");
+    auto j = parse_json_object(std::string_view(req.body));
+    if (!j) {
+        err = j.error();
         return std::nullopt;
     }
-    json j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded()) {
-        err = error_response(400, "Malformed JSON in the request body");
-        return std::nullopt;
-    }
-    if (!j.is_object()) {
-        err = error_response(400, "The request body must be a JSON object");
-        return std::nullopt;
-    }
-    return j;
+    return std::move(*j);
 }
 
 std::optional<int64_t> parse_int(std::string_view s) {
@@ -193,12 +186,12 @@ server::~server() {
 result<void, std::string> server::listen(const std::vector<std::string>& uris) {
     for (const auto& uri : uris) {
         auto spec = net::parse_listener(uri);
-        if (!spec) return unexpected("admin.listeners: " + spec.error());
+        if (!spec) return unexpected{"admin.listeners: " + spec.error()};
         if (spec->name != "http" && spec->name != "HTTP")
-            return unexpected("admin.listeners: '" + uri +
-                              "' must be an http:// URI (https is not supported yet)");
+            return unexpected{"admin.listeners: '" + uri +
+                              "' must be an http:// URI (https is not supported yet)"};
         if (auto r = st_->http->listen(spec->host, spec->port); !r)
-            return unexpected("admin.listeners: " + r.error());
+            return unexpected{"admin.listeners: " + r.error()};
     }
     return {};
 }

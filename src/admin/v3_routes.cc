@@ -5,6 +5,7 @@
 // Produce handler's append path (broker::append_batches).
 #include "admin/context.h"
 #include "admin/encoding.h"
+#include "admin/v3_bodies.h"
 #include "broker/append.h"
 #include "broker/broker.h"
 #include "broker/errors.h"
@@ -167,34 +168,15 @@ asio::awaitable<response> create_topic(context& ctx, request& req) {
     response err;
     auto body = parse_json_object(req, err);
     if (!body) co_return err;
+    auto parsed = parse_create_topic(*body);
+    if (!parsed) co_return parsed.error();
     cluster::new_topic nt;
-    auto name = body->find("topic_name");
-    if (name == body->end() || !name->is_string())
-        co_return error_response(400, "'topic_name' (string) is required");
-    nt.name = name->get<std::string>();
-    if (auto pc = body->find("partitions_count"); pc != body->end() && !pc->is_null()) {
-        if (!pc->is_number_integer() || pc->get<int64_t>() < -1 || pc->get<int64_t>() > INT32_MAX)
-            co_return error_response(400, "'partitions_count' must be a positive integer");
-        nt.partitions = static_cast<int32_t>(pc->get<int64_t>());
-    }
-    if (auto rf = body->find("replication_factor"); rf != body->end() && !rf->is_null()) {
-        if (!rf->is_number_integer() || rf->get<int64_t>() < -1 || rf->get<int64_t>() > INT16_MAX)
-            co_return error_response(400, "'replication_factor' must be a positive integer");
-        nt.replication_factor = static_cast<int16_t>(rf->get<int64_t>());
-    }
-    if (auto cs = body->find("configs"); cs != body->end() && !cs->is_null()) {
-        if (!cs->is_array())
-            co_return error_response(400, "'configs' must be an array of {name, value}");
-        for (const auto& c : *cs) {
-            if (!c.is_object() || !c.contains("name") || !c["name"].is_string())
-                co_return error_response(400, "each config needs a string 'name'");
-            const auto& v = c.value("value", json(nullptr));
-            if (v.is_null()) continue;
-            nt.configs.set(c["name"].get<std::string>(),
-                           v.is_string() ? v.get<std::string>() : v.dump());
-        }
-    }
-    bool validate_only = body->value("validate_only", false);
+    nt.name = parsed->name;
+    if (parsed->partitions) nt.partitions = *parsed->partitions;
+    if (parsed->replication_factor) nt.replication_factor = *parsed->replication_factor;
+    for (auto& [name, value] : parsed->configs)
+        nt.configs.set(std::move(name), std::move(value));
+    const bool validate_only = parsed->validate_only;
     // The CreateTopics path: the metadata store validates name, counts and configs.
     auto created = ctx.b.metadata().create_topic(nt, validate_only);
     if (!created)
@@ -217,24 +199,14 @@ asio::awaitable<response> delete_topic(context& ctx, request& req) {
 // Applies SET/DELETE operations to a topic's overrides through the metadata store (which
 // validates them as AlterConfigs does).
 asio::awaitable<response> alter_topic_configs(context& ctx, const cluster::topic_info& t,
-                                              const json& ops, bool validate_only) {
+                                              const std::vector<config_op>& ops,
+                                              bool validate_only) {
     config_values next = t.configs;
     for (const auto& op : ops) {
-        if (!op.is_object() || !op.contains("name") || !op["name"].is_string())
-            co_return error_response(400, "each entry needs a string 'name'");
-        std::string name = op["name"].get<std::string>();
-        std::string operation = op.value("operation", std::string("SET"));
-        for (auto& ch : operation)
-            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-        if (operation == "DELETE") {
-            next.erase(name);
-        } else if (operation == "SET") {
-            const auto& v = op.value("value", json(nullptr));
-            if (v.is_null()) co_return error_response(400, "SET of '" + name + "' needs a 'value'");
-            next.set(name, v.is_string() ? v.get<std::string>() : v.dump());
-        } else {
-            co_return error_response(400, "Unknown operation '" + operation + "' (SET or DELETE)");
-        }
+        if (op.remove)
+            next.erase(op.name);
+        else
+            next.set(op.name, op.value);
     }
     auto r = ctx.b.metadata().set_topic_configs(t.name, next, validate_only);
     if (!r)
@@ -279,60 +251,29 @@ asio::awaitable<response> produce_record(context& ctx, request& req) {
         co_return error_response(400, "Cannot produce to internal topic " + t->name);
     auto body = parse_json_object(req, err);
     if (!body) co_return err;
-    auto key = decode_produce_data(body->contains("key") ? &(*body)["key"] : nullptr, "key");
-    if (!key) co_return error_response(400, key.error());
-    auto value =
-        decode_produce_data(body->contains("value") ? &(*body)["value"] : nullptr, "value");
-    if (!value) co_return error_response(400, value.error());
-
-    std::vector<protocol::record_header> headers;
-    if (auto hs = body->find("headers"); hs != body->end() && !hs->is_null()) {
-        if (!hs->is_array()) co_return error_response(400, "'headers' must be an array");
-        for (const auto& h : *hs) {
-            if (!h.is_object() || !h.contains("name") || !h["name"].is_string())
-                co_return error_response(400, "each header needs a string 'name'");
-            protocol::record_header rh;
-            rh.key = h["name"].get<std::string>();
-            const auto& v = h.value("value", json(nullptr));
-            if (!v.is_null()) {
-                if (!v.is_string())
-                    co_return error_response(400, "header values must be base64 strings");
-                auto bytes = base64_decode(v.get_ref<const std::string&>());
-                if (!bytes)
-                    co_return error_response(400, "header '" + rh.key + "' is not valid base64");
-                rh.value = std::move(*bytes);
-            }
-            headers.push_back(std::move(rh));
-        }
-    }
+    auto parsed = parse_produce(*body);
+    if (!parsed) co_return parsed.error();
 
     const auto nparts = static_cast<int32_t>(t->partitions.size());
     int32_t partition;
-    if (auto pid = body->find("partition_id"); pid != body->end() && !pid->is_null()) {
-        if (!pid->is_number_integer() || pid->get<int64_t>() < 0 || pid->get<int64_t>() >= nparts)
-            co_return error_response(
-                404, "Partition " + pid->dump() + " does not exist in topic '" + t->name + "'",
-                40402);
-        partition = static_cast<int32_t>(pid->get<int64_t>());
-    } else if (key->has_value()) {
-        partition = partition_for_key(**key, nparts);  // the Java client's default choice
+    if (parsed->partition_id) {
+        if (*parsed->partition_id < 0 || *parsed->partition_id >= nparts)
+            co_return error_response(404,
+                                     "Partition " + parsed->partition_text +
+                                         " does not exist in topic '" + t->name + "'",
+                                     40402);
+        partition = static_cast<int32_t>(*parsed->partition_id);
+    } else if (parsed->key) {
+        partition = partition_for_key(*parsed->key, nparts);  // the Java client's default choice
     } else {
         partition = static_cast<int32_t>(ctx.next_partition++ % static_cast<uint32_t>(nparts));
     }
 
-    int64_t timestamp = rill::wall_clock_ms();
-    if (auto ts = body->find("timestamp"); ts != body->end() && !ts->is_null()) {
-        if (ts->is_number_integer()) {
-            timestamp = ts->get<int64_t>();
-        } else {
-            co_return error_response(400, "'timestamp' must be milliseconds since the epoch");
-        }
-    }
-
     protocol::record rec;
-    rec.key = std::move(*key);
-    rec.value = std::move(*value);
-    rec.headers = std::move(headers);
+    rec.key = std::move(parsed->key);
+    rec.value = std::move(parsed->value);
+    rec.headers = std::move(parsed->headers);
+    const int64_t timestamp = parsed->timestamp ? *parsed->timestamp : rill::wall_clock_ms();
     rec.timestamp = timestamp;
     const size_t key_size = rec.key ? rec.key->size() : 0;
     const size_t value_size = rec.value ? rec.value->size() : 0;
@@ -703,12 +644,9 @@ void add_v3_routes(router& r, context& ctx) {
               if (!t) co_return err;
               auto body = parse_json_object(req, err);
               if (!body) co_return err;
-              auto data = body->find("data");
-              if (data == body->end() || !data->is_array())
-                  co_return error_response(400,
-                                           "'data' must be an array of {name, value, operation}");
-              const bool validate_only = body->value("validate_only", false);
-              co_return co_await alter_topic_configs(ctx, *t, *data, validate_only);
+              auto parsed = parse_alter_configs(*body);
+              if (!parsed) co_return parsed.error();
+              co_return co_await alter_topic_configs(ctx, *t, parsed->ops, parsed->validate_only);
           }),
           true);
     r.add("PUT", c + "/topics/{topic}/configs/{name}",
@@ -719,9 +657,10 @@ void add_v3_routes(router& r, context& ctx) {
               if (!t) co_return err;
               auto body = parse_json_object(req, err);
               if (!body) co_return err;
-              json ops = json::array(
-                  {{{"name", req.param("name")}, {"value", body->value("value", json(nullptr))}}});
-              co_return co_await alter_topic_configs(ctx, *t, ops, false);
+              auto ops = parse_config_ops(json::array(
+                  {{{"name", req.param("name")}, {"value", body->value("value", json(nullptr))}}}));
+              if (!ops) co_return ops.error();
+              co_return co_await alter_topic_configs(ctx, *t, *ops, false);
           }),
           true);
     r.add("DELETE", c + "/topics/{topic}/configs/{name}",
@@ -730,7 +669,7 @@ void add_v3_routes(router& r, context& ctx) {
               response err;
               const auto* t = find_topic(*snap, req, err);
               if (!t) co_return err;
-              json ops = json::array({{{"name", req.param("name")}, {"operation", "DELETE"}}});
+              const std::vector<config_op> ops{{req.param("name"), true, ""}};
               co_return co_await alter_topic_configs(ctx, *t, ops, false);
           }),
           true);

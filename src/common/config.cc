@@ -704,8 +704,8 @@ const config_def* find_topic_config(std::string_view name) {
 
 result<void, std::string> validate_config_value(const config_def& def, std::string_view value) {
     auto bad = [&](std::string_view why) {
-        return unexpected(std::string("Invalid value '") + std::string(value) + "' for " +
-                          std::string(def.name) + ": " + std::string(why));
+        return unexpected{std::string("Invalid value '") + std::string(value) + "' for " +
+                          std::string(def.name) + ": " + std::string(why)};
     };
     switch (def.type) {
         case T::boolean: {
@@ -753,7 +753,7 @@ result<void, std::string> validate_config_value(const config_def& def, std::stri
 result<void, std::string> validate_topic_configs(const config_values& values) {
     for (const auto& [k, v] : values.all()) {
         const config_def* def = find_topic_config(k);
-        if (!def) return unexpected("Unknown topic config name: " + k);
+        if (!def) return unexpected{"Unknown topic config name: " + k};
         if (auto r = validate_config_value(*def, v); !r) return r;
     }
     return {};
@@ -783,11 +783,11 @@ result<config_values, std::string> parse_properties(std::string_view text) {
         if (full.empty()) continue;
         size_t sep = full.find_first_of("=:");
         if (sep == std::string::npos)
-            return unexpected("line " + std::to_string(line_no) + ": expected key=value, got '" +
-                              full + "'");
+            return unexpected{"line " + std::to_string(line_no) + ": expected key=value, got '" +
+                              full + "'"};
         auto key = trim(std::string_view(full).substr(0, sep));
         auto value = trim(std::string_view(full).substr(sep + 1));
-        if (key.empty()) return unexpected("line " + std::to_string(line_no) + ": empty key");
+        if (key.empty()) return unexpected{"line " + std::to_string(line_no) + ": empty key"};
         out.set(std::string(key), std::string(value));
     }
     return out;
@@ -801,7 +801,7 @@ result<broker_config, std::string> broker_config::make(config_values values,
             if (unknown) unknown->push_back(k);
             continue;
         }
-        if (auto r = validate_config_value(*def, v); !r) return unexpected(r.error());
+        if (auto r = validate_config_value(*def, v); !r) return unexpected{r.error()};
     }
     broker_config c;
     c.static_ = std::move(values);
@@ -877,9 +877,9 @@ config_source broker_config::source(std::string_view name) const {
 result<void, std::string> broker_config::set_dynamic(const std::string& name,
                                                      const std::string& value) {
     const config_def* def = find_broker_config(name);
-    if (!def) return unexpected("Unknown broker config " + name);
+    if (!def) return unexpected{"Unknown broker config " + name};
     if (def->read_only)
-        return unexpected("Broker config " + name + " cannot be changed at runtime");
+        return unexpected{"Broker config " + name + " cannot be changed at runtime"};
     if (auto r = validate_config_value(*def, value); !r) return r;
     std::lock_guard lock(mu_);
     auto next = std::make_shared<config_values>(*dynamic_);

@@ -74,6 +74,7 @@ class rule_checker final : public record_visitor {
     }
 
     size_t errors() const { return total_; }
+    const std::string& first_message() const { return first_; }
     bool any_timestamp_error() const { return timestamp_errors_ > 0; }
     std::vector<record_rejection>& kept() { return kept_; }
     int64_t max_timestamp() const { return max_ts_; }
@@ -83,6 +84,7 @@ class rule_checker final : public record_visitor {
     void reject(int32_t index, bool timestamp, std::string message) {
         ++total_;
         if (timestamp) ++timestamp_errors_;
+        if (total_ == 1) first_ = message;  // named in the partition's message even if not kept
         if (kept_.size() < rules_.max_record_errors) kept_.push_back({index, std::move(message)});
     }
 
@@ -92,6 +94,7 @@ class rule_checker final : public record_visitor {
     size_t total_ = 0;
     size_t timestamp_errors_ = 0;
     std::vector<record_rejection> kept_;
+    std::string first_;
     int64_t max_ts_ = -1;
     int32_t max_ts_delta_ = -1;
 };
@@ -140,7 +143,7 @@ result<batch_facts, batch_rejection> validate_produced_batch(bytes_view data,
         r.error_code = checker.any_timestamp_error() ? kInvalidTimestamp : kInvalidRecord;
         r.records = std::move(checker.kept());
         r.message = fmt::format("{} of {} records for {} rejected; first: {}", checker.errors(),
-                                h->record_count, partition, r.records.front().message);
+                                h->record_count, partition, checker.first_message());
         return unexpected_rejection{std::move(r)};
     }
     batch_facts f;

@@ -1,6 +1,10 @@
 """Test harness for compat tests: runs the real rill binary on a free port with a temporary
 data directory, and helpers shared by the client tests.
 
+With RILL_CAPTURE_DIR set, each broker gets a recording proxy in front of it (tests/fuzz/capture.py;
+the broker advertises the proxy) that saves every request and response frame there: the seed
+corpora of the fuzz targets (tests/fuzz/capture_seeds).
+
 The binary comes from the RILL_BIN environment variable (ctest sets it to its own build's
 binary: build/apps/rill, or build-tsan/apps/rill when ctest runs in the ThreadSanitizer build);
 without it, build/apps/rill.
@@ -17,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -100,10 +105,11 @@ class Broker:
         self.overrides = dict(overrides or {})
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "broker.log")
+        self.proxy = None  # the recording proxy (RILL_CAPTURE_DIR)
 
     @property
     def bootstrap(self):
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.proxy.port if self.proxy else self.port}"
 
     @property
     def admin_url(self):
@@ -114,6 +120,13 @@ class Broker:
                 "--override", f"log.dirs={self.data_dir}/data",
                 "--override", "group.initial.rebalance.delay.ms=0",
                 "--override", f"admin.listeners={self.admin_url}"]
+        capture = os.environ.get("RILL_CAPTURE_DIR")
+        if capture and not self.proxy:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fuzz"))
+            from capture import CaptureProxy
+            self.proxy = CaptureProxy(capture, "127.0.0.1", self.port)
+        if self.proxy:
+            args += ["--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.proxy.port}"]
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
         self.log = open(self.log_path, "ab")
@@ -161,6 +174,9 @@ class Broker:
     def cleanup(self):
         if self.proc:
             self.stop(signal.SIGKILL)
+        if self.proxy:
+            self.proxy.close()
+            self.proxy = None
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

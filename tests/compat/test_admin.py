@@ -359,6 +359,29 @@ class AdminApiTest(BrokerTestCase):
         self.assertTrue(reply.startswith("HTTP/1.1 400"), reply)
         self.assertEqual(self.get("/v1/status/ready"), {"status": "ready"})
 
+    def test_body_fields_of_the_wrong_type_are_bad_requests(self):
+        # Fields of the wrong type once threw inside the route (answered 500, "Internal error").
+        self.create_topic("typed")
+        cases = [
+            ("POST", self.v3 + "/topics", {"topic_name": "typed2", "validate_only": "yes"}),
+            ("POST", self.v3 + "/topics/typed/configs:alter",
+             {"data": [{"name": "retention.ms", "value": "1000"}], "validate_only": 1}),
+            ("POST", self.v3 + "/topics/typed/configs:alter",
+             {"data": [{"name": "retention.ms", "operation": 7}]}),
+            ("POST", self.v3 + "/topics/typed/records", {"value": {"data": "x"}, "timestamp": "now"}),
+        ]
+        for method, path, body in cases:
+            st, resp, _ = http(self.base, method, path, body)
+            self.assertEqual(st, 400, f"{method} {path} {body}: {resp}")
+            self.assertEqual(resp["error_code"], 40001)
+        # Deep nesting is refused before it is parsed or serialized.
+        deep = b'{"topic_name": "typed3", "configs": [{"name": "x", "value": ' + \
+            b"[" * 100000 + b"]" * 100000 + b"}]}"
+        st, resp, _ = http(self.base, "POST", self.v3 + "/topics", raw=deep)
+        self.assertEqual(st, 400)
+        self.assertIn("nests deeper", resp["message"])
+        self.assertEqual(self.get("/v1/status/ready"), {"status": "ready"})
+
     # ---- consumer groups and the console ----
 
     def test_groups_lag_and_console(self):

@@ -797,9 +797,9 @@ def emit_populate_value(m, c, x, out, ind, vctx):
     if f.struct:
         if opt:
             if may_null:
-                out.append(f"{ind}if ({nc}) {x}.reset(); else populate({x}.emplace(), version, g);")
+                out.append(f"{ind}if ({nc}) {x}.reset(); else populate(fresh({x}), version, g);")
             else:
-                out.append(f"{ind}populate({x}.emplace(), version, g);")
+                out.append(f"{ind}populate(fresh({x}), version, g);")
         else:
             out.append(f"{ind}populate({x}, version, g);")
         return

@@ -85,7 +85,10 @@ void read_opt_struct(reader& r, std::optional<T>& s, int16_t version, bool nulla
         s.reset();
         return;
     }
-    s.emplace().decode(r, version);
+    // Assigned, not emplace(): clang caches is_constructible<T> as false for a nested struct
+    // whose optional member is declared before the enclosing class is complete.
+    s = T{};
+    s->decode(r, version);
 }
 
 // Skips a tagged-field section whose tags are all unknown.

@@ -332,6 +332,23 @@ TEST(batch_validation, record_errors_are_capped_but_counted) {
     EXPECT_NE(f.error().message.find("40 of 40"), std::string::npos) << f.error().message;
 }
 
+TEST(batch_validation, no_record_errors_kept_still_names_the_first) {
+    // Found by tests/fuzz/batch_fuzz: with max_record_errors 0 the message read the first kept
+    // record error, of which there was none (undefined behaviour).
+    auto r = rules();
+    r.require_keys = true;
+    r.max_record_errors = 0;
+    auto rs = good_records(3);
+    rs[1].key.reset();
+    auto f = validate_produced_batch(batch_of(rs), r, "t-0");
+    ASSERT_FALSE(f);
+    EXPECT_EQ(f.error().error_code, 87);
+    EXPECT_TRUE(f.error().records.empty());
+    EXPECT_NE(f.error().message.find("1 of 3 records for t-0 rejected; first: record 1 has no key"),
+              std::string::npos)
+        << f.error().message;
+}
+
 TEST(batch_validation, zip_bombs_stop_at_the_inflate_bound) {
     // One record whose value is 16 MiB of zeros: a few KiB compressed.
     raw_record big;

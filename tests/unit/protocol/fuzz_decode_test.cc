@@ -79,6 +79,41 @@ TEST(fuzz_decode, random_mutations_do_not_crash) {
     EXPECT_GT(decoded_ok, 0u);
 }
 
+// What the fuzz targets check (tests/fuzz/fuzz_check.h), deterministically: a valid encoding
+// redecodes to itself, and any mutation that decodes re-encodes consistently.
+void expect_consistent(const testing::message_case& c, int16_t v,
+                       const testing::roundtrip_result& res) {
+    EXPECT_TRUE(res.decode_ok) << c.name << " v" << v;
+    EXPECT_EQ(res.consumed, res.first.size()) << c.name << " v" << v;
+    EXPECT_EQ(res.reported_size, res.first.size()) << c.name << " v" << v;
+    EXPECT_TRUE(res.equal) << c.name << " v" << v;
+    EXPECT_EQ(res.first, res.second) << c.name << " v" << v;
+}
+
+TEST(fuzz_decode, redecode_round_trips) {
+    uint64_t rng = 7;
+    size_t redecoded = 0;
+    for (const auto& c : all_message_cases()) {
+        for (int16_t v = c.min_version; v <= c.max_version; ++v) {
+            const auto full = c.roundtrip(v, 555 + static_cast<uint64_t>(v)).first;
+            const auto res = c.redecode(full, v);
+            ASSERT_TRUE(res) << c.name << " v" << v;
+            EXPECT_EQ(res->first, full) << c.name << " v" << v;
+            expect_consistent(c, v, *res);
+            for (int i = 0; i < 20 && !full.empty(); ++i) {
+                bytes m = full;
+                const uint64_t x = mix(rng);
+                m[x % m.size()] ^= static_cast<uint8_t>(1u << ((x >> 32) % 8));
+                if (auto r = c.redecode(m, v)) {
+                    ++redecoded;
+                    expect_consistent(c, v, *r);
+                }
+            }
+        }
+    }
+    EXPECT_GT(redecoded, 0u);
+}
+
 TEST(fuzz_decode, hostile_array_lengths_are_refused) {
     // An int32 array count of 2^31-1 in a tiny frame: the decoder must fail without allocating.
     for (const auto& c : all_message_cases()) {

@@ -324,7 +324,7 @@ void populate([[maybe_unused]] consumer_group_member_metadata_value& m, [[maybe_
     if (g.null()) m.subscribed_topic_regex.reset(); else m.subscribed_topic_regex = g.string_value();
     m.rebalance_timeout_ms = g.i32();
     if (g.null()) m.server_assignor.reset(); else m.server_assignor = g.string_value();
-    if (g.null()) m.classic_member_metadata.reset(); else populate(m.classic_member_metadata.emplace(), version, g);
+    if (g.null()) m.classic_member_metadata.reset(); else populate(fresh(m.classic_member_metadata), version, g);
 }
 
 static void populate(consumer_group_partition_metadata_value::topic_metadata::partition_metadata_type& m, int16_t version, filler& g);
@@ -690,7 +690,7 @@ void populate([[maybe_unused]] describe_topic_partitions_request& m, [[maybe_unu
         for (int i = 0; i < cnt; ++i) populate(m.topics.emplace_back(), version, g);
     }
     m.response_partition_limit = g.i32();
-    if (g.null()) m.cursor.reset(); else populate(m.cursor.emplace(), version, g);
+    if (g.null()) m.cursor.reset(); else populate(fresh(m.cursor), version, g);
 }
 
 static void populate(describe_topic_partitions_response::describe_topic_partitions_response_topic::describe_topic_partitions_response_partition& m, int16_t version, filler& g);
@@ -753,7 +753,7 @@ void populate([[maybe_unused]] describe_topic_partitions_response& m, [[maybe_un
         const int cnt = g.count();
         for (int i = 0; i < cnt; ++i) populate(m.topics.emplace_back(), version, g);
     }
-    if (g.null()) m.next_cursor.reset(); else populate(m.next_cursor.emplace(), version, g);
+    if (g.null()) m.next_cursor.reset(); else populate(fresh(m.next_cursor), version, g);
 }
 
 static void populate(end_quorum_epoch_request::topic_data::partition_data::replica_info& m, int16_t version, filler& g);

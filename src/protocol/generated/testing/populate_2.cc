@@ -348,7 +348,7 @@ void populate([[maybe_unused]] consumer_group_heartbeat_response& m, [[maybe_unu
     if (g.null()) m.member_id.reset(); else m.member_id = g.string_value();
     m.member_epoch = g.i32();
     m.heartbeat_interval_ms = g.i32();
-    if (g.null()) m.assignment.reset(); else populate(m.assignment.emplace(), version, g);
+    if (g.null()) m.assignment.reset(); else populate(fresh(m.assignment), version, g);
 }
 
 
@@ -1322,7 +1322,7 @@ void populate([[maybe_unused]] share_group_heartbeat_response& m, [[maybe_unused
     if (g.null()) m.member_id.reset(); else m.member_id = g.string_value();
     m.member_epoch = g.i32();
     m.heartbeat_interval_ms = g.i32();
-    if (g.null()) m.assignment.reset(); else populate(m.assignment.emplace(), version, g);
+    if (g.null()) m.assignment.reset(); else populate(fresh(m.assignment), version, g);
 }
 
 

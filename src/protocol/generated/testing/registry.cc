@@ -140,12 +140,10 @@ namespace rill::protocol::messages::testing {
 
 namespace {
 
+// Encodes m, decodes that encoding and encodes the result again.
 template <typename T>
-roundtrip_result roundtrip_impl(int16_t version, uint64_t seed) {
+roundtrip_result encode_twice(const T& m, int16_t version) {
     roundtrip_result res{};
-    T m;
-    filler g(seed);
-    populate(m, version, g);
     writer w;
     m.encode(w, version);
     res.first = w.take();
@@ -163,6 +161,23 @@ roundtrip_result roundtrip_impl(int16_t version, uint64_t seed) {
 }
 
 template <typename T>
+roundtrip_result roundtrip_impl(int16_t version, uint64_t seed) {
+    T m;
+    filler g(seed);
+    populate(m, version, g);
+    return encode_twice(m, version);
+}
+
+template <typename T>
+std::optional<roundtrip_result> redecode_impl(bytes_view in, int16_t version) {
+    reader r(in);
+    T m;
+    m.decode(r, version);
+    if (!r.ok()) return std::nullopt;
+    return encode_twice(m, version);
+}
+
+template <typename T>
 bool decode_impl(bytes_view in, int16_t version) {
     reader r(in);
     T m;
@@ -174,7 +189,7 @@ template <typename T>
 constexpr message_case make_case(std::string_view name, message_kind kind, int16_t key) {
     return {name,           kind,           key,
             T::min_version, T::max_version, T::first_flexible_version,
-            &roundtrip_impl<T>, &decode_impl<T>};
+            &roundtrip_impl<T>, &decode_impl<T>, &redecode_impl<T>};
 }
 
 }  // namespace
