@@ -117,6 +117,14 @@ class zstd_stream final : public decompressor {
     result<size_t, compression_error> read(std::span<uint8_t> out) override {
         ZSTD_outBuffer ob{out.data(), out.size(), 0};
         while (!ended_ && ob.pos < ob.size) {
+            if (frame_start_) {
+                // The size the frame declares (ZSTD_CONTENTSIZE_UNKNOWN when it declares none).
+                declared_ = ZSTD_getFrameContentSize(static_cast<const uint8_t*>(ib_.src) + ib_.pos,
+                                                     ib_.size - ib_.pos);
+                frame_out_ = 0;
+                frame_start_ = false;
+            }
+            const size_t before = ob.pos;
             const size_t rc = ZSTD_decompressStream(ds_, &ob, &ib_);
             if (ZSTD_isError(rc)) {
                 return unexpected_error{ZSTD_getErrorCode(rc) ==
@@ -124,7 +132,14 @@ class zstd_stream final : public decompressor {
                                             ? compression_error::memory_limit
                                             : compression_error::corrupt_input};
             }
+            frame_out_ += ob.pos - before;
             if (rc == 0) {  // a frame is complete and flushed
+                // Streaming zstd does not check the declared content size when the frame ends
+                // with an empty block; whole-buffer decompression does (found by fuzzing).
+                if (declared_ != ZSTD_CONTENTSIZE_UNKNOWN && declared_ != ZSTD_CONTENTSIZE_ERROR &&
+                    declared_ != frame_out_)
+                    return unexpected_error{compression_error::corrupt_input};
+                frame_start_ = true;
                 if (ib_.pos == ib_.size) ended_ = true;
                 continue;  // otherwise the next frame follows
             }
@@ -139,6 +154,9 @@ class zstd_stream final : public decompressor {
     ZSTD_inBuffer ib_;
     unsigned window_log_;
     bool ended_ = false;
+    bool frame_start_ = true;  // the next input byte starts a frame
+    unsigned long long declared_ = ZSTD_CONTENTSIZE_UNKNOWN;
+    unsigned long long frame_out_ = 0;  // bytes this frame has produced so far
 };
 
 result<std::unique_ptr<decompressor>, compression_error> open_zstd(bytes_view in,

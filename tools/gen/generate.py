@@ -147,12 +147,22 @@ def load_spec(path):
         return json.loads(strip_comments(f.read()))
 
 
+def spec_has_float64(node):
+    """Whether a spec (or part of one) declares a float64 field anywhere."""
+    if isinstance(node, dict):
+        return node.get("type") == "float64" or any(spec_has_float64(v) for v in node.values())
+    if isinstance(node, list):
+        return any(spec_has_float64(v) for v in node)
+    return False
+
+
 def parse_message(spec, path):
     m = Message()
     m.path = path
     m.name = spec["name"]
     m.kind = spec["type"]
     m.api_key = spec.get("apiKey")
+    m.has_float64 = spec_has_float64(spec)
     m.valid = Versions.parse(spec["validVersions"])
     m.flexible = Versions.parse(spec["flexibleVersions"])
     m.unstable = bool(spec.get("latestVersionUnstable", False))
@@ -1178,7 +1188,8 @@ def gen_testing(groups, all_msgs, chunks=4):
         key = m.api_key if m.api_key is not None else -1
         kind = {"request": "message_kind::request", "response": "message_kind::response",
                 "header": "message_kind::header", "data": "message_kind::data"}[m.kind]
-        r.append(f'        make_case<{m.cpp}>("{m.name}", {kind}, {key}),')
+        floats = "true" if m.has_float64 else "false"
+        r.append(f'        make_case<{m.cpp}>("{m.name}", {kind}, {key}, {floats}),')
     r.append("    };")
     r.append("    return cases;")
     r.append("}")

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <random>
 
+#include "protocol/decompressor.h"
+
 namespace rill::protocol {
 namespace {
 
@@ -150,6 +152,21 @@ TEST(compression, lz4_frame_from_library_with_checksums_and_content_size) {
     EXPECT_NE((*ours)[4] & 0x20, 0);     // block independence
     EXPECT_EQ((*ours)[4] & 0x08, 0);     // no content size
     EXPECT_EQ((*ours)[5], 0x40);         // 64 KiB blocks
+}
+
+TEST(compression, zstd_stream_checks_the_declared_content_size) {
+    // Found by tests/fuzz/decompress_fuzz: a frame declaring 58 bytes that ends with an empty
+    // last block. decompress() refused it; the streaming decoder returned 0 bytes as a success.
+    const bytes frame = {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x3a, 0x01, 0x00, 0x00};
+    EXPECT_FALSE(decompress(compression_codec::zstd, frame));
+    for (size_t chunk : {size_t{1}, size_t{4096}}) {
+        auto d = decompressor::open(compression_codec::zstd, frame);
+        ASSERT_TRUE(d);
+        bytes buf(chunk);
+        auto n = (*d)->read(buf);
+        ASSERT_FALSE(n) << chunk;
+        EXPECT_EQ(n.error(), compression_error::corrupt_input);
+    }
 }
 
 TEST(compression, zstd_frame_without_content_size) {

@@ -326,6 +326,8 @@ struct message_case {
     int16_t min_version;
     int16_t max_version;
     int16_t first_flexible_version;
+    // Has a float64 field somewhere: a decoded NaN makes the message unequal to itself.
+    bool has_float64;
     // Populates with `seed`, encodes, decodes, re-encodes.
     roundtrip_result (*roundtrip)(int16_t version, uint64_t seed);
     // Decodes `in` into a fresh message; returns whether the reader stayed ok.
