@@ -255,6 +255,8 @@ class partition_log {
     segment_config seg_config() const;
     void go_offline(const error& e);
     partition_checkpoint make_checkpoint() const;
+    // The partition and leader-epoch checkpoints as of now.
+    checkpoint_files checkpoint_contents() const;
     // Commits a truncation: syncs, resets flush state, writes checkpoints (waited for).
     status finish_truncation(bool drop_all_snapshots);
     status write_checkpoints_and_wait(bool drop_all_snapshots);
