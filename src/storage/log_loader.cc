@@ -124,6 +124,14 @@ status partition_log::load(int64_t /*now_ms*/) {
             logger()->error("{}: segment {} overlaps its predecessor; dropping it and all later",
                             dir, bases[i]);
             drop_rest = true;
+        } else if (recover && !segments_.empty() && bases[i] > segments_.active()->next_offset()) {
+            // The previous segment lost its unsynced tail while this later one kept data: what
+            // follows the hole was never durable (it is past the recovery point).
+            logger()->error(
+                "{}: gap before segment {} (the previous one ends at offset {}); dropping it and "
+                "all later",
+                dir, bases[i], segments_.active()->next_offset());
+            drop_rest = true;
         } else if (recover) {
             auto rr = (*seg)->recover();
             if (!rr) return unexpected{rr.error()};

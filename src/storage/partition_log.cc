@@ -460,6 +460,14 @@ status partition_log::truncate_to(int64_t offset) {
         segments_.pop_back();
         remove_files(std::move(*paths));
     }
+    // The removals must be durable before the cut is: a power cut must never find the later
+    // segments again behind a shortened one (a hole the recovery point would hide).
+    if (!was_active) {
+        if (auto s = opts_.fs->sync_dir(opts_.dir); !s) {
+            go_offline(s.error());
+            return s;
+        }
+    }
     bool cut_needed = cut_pos < seg->size() || cut < seg->next_offset();
     if (compaction_running_ && !was_active) {
         // A compaction job may be reading this (closed) segment object on another thread, and
