@@ -97,6 +97,12 @@ status partition_log::rebuild_producer_state(int64_t from_offset) {
         uint64_t start = 0;
         if (seg->base_offset() < from_offset) {
             auto loc = seg->find(from_offset);
+            if (!loc && loc.error().code == errc::corrupt) {
+                // Served as read errors; producer state keeps what the other batches give.
+                logger()->error("{}: producer state skips a corrupt segment: {}", opts_.dir,
+                                loc.error().message);
+                continue;
+            }
             if (!loc) return unexpected{loc.error()};
             if (!*loc) continue;
             start = (*loc)->position;
@@ -140,7 +146,9 @@ status partition_log::roll_locked(int64_t /*now_ms*/) {
         logger()->warn("seal of {} failed: {}", old->log_path(), s.error().message);
     auto seg = segment::create(*opts_.fs, opts_.dir, leo_, seg_config());
     if (!seg) {
-        go_offline(seg.error());
+        // Recoverable (ENOSPC, EMFILE): the old segment stays active, the next append retries.
+        logger()->warn("{}: cannot roll a new segment at offset {}: {}", opts_.dir, leo_,
+                       seg.error().message);
         return unexpected{seg.error()};
     }
     flush_->set_active((*seg)->log_file(),

@@ -143,7 +143,10 @@ class partition_log {
     // Whole batches starting with the one holding `offset`, while their last offset <
     // upper_bound (pass the high watermark, LSO, or log_end_offset() for replicas), within
     // max_bytes except that the first batch is always returned whole. Empty when offset ==
-    // log_end_offset(). offset_out_of_range when offset < log_start_offset() or > LEO.
+    // log_end_offset(). offset_out_of_range when offset < log_start_offset() or > LEO. A read
+    // stops before an invalid stored batch (a corrupt segment below the recovery point, never
+    // re-validated): corrupt (-> CORRUPT_MESSAGE, logged) when the read starts at it; it never
+    // skips to a later segment.
     result<read_result> read(int64_t offset, size_t max_bytes, int64_t upper_bound) const;
 
     // The first record with timestamp >= ts (ListOffsets); nullopt when there is none.
