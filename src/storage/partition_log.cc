@@ -35,11 +35,26 @@ segment_config partition_log::seg_config() const {
     return c;
 }
 
-void partition_log::run(std::function<void()> task) {
+void partition_log::run(std::function<void()> task, std::function<void()> if_retired) {
+    auto guarded = [inc = incarnation_, task = std::move(task),
+                    if_retired = std::move(if_retired)] {
+        std::unique_lock lock(inc->mu);
+        if (!inc->retired) {
+            task();
+            return;
+        }
+        lock.unlock();
+        if (if_retired) if_retired();
+    };
     if (opts_.background)
-        opts_.background(std::move(task));
+        opts_.background(std::move(guarded));
     else
-        task();
+        guarded();
+}
+
+void partition_log::retire() {
+    std::lock_guard lock(incarnation_->mu);
+    incarnation_->retired = true;
 }
 
 void partition_log::go_offline(const error& e) {
@@ -375,20 +390,22 @@ status partition_log::write_checkpoints_and_wait(bool drop_all_snapshots) {
     auto fut = done.get_future();
     // On the background runner: FIFO after every checkpoint and snapshot write queued before
     // the truncation, so none of those can overwrite what is written here.
-    run([&, fs = opts_.fs, dir = opts_.dir, c = checkpoint_contents()] {
-        status s;
-        if (drop_all_snapshots) {
-            auto snaps = list_snapshots(*fs, dir);
-            if (!snaps) s = unexpected{snaps.error()};
-            for (size_t i = 0; s && i < snaps->size(); ++i) {
-                auto u =
-                    fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
-                if (!u && u.error().code != errc::not_found) s = u;
+    run(
+        [&, fs = opts_.fs, dir = opts_.dir, c = checkpoint_contents()] {
+            status s;
+            if (drop_all_snapshots) {
+                auto snaps = list_snapshots(*fs, dir);
+                if (!snaps) s = unexpected{snaps.error()};
+                for (size_t i = 0; s && i < snaps->size(); ++i) {
+                    auto u =
+                        fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
+                    if (!u && u.error().code != errc::not_found) s = u;
+                }
             }
-        }
-        if (s) s = write_checkpoint_files(*fs, dir, c);
-        done.set_value(s);
-    });
+            if (s) s = write_checkpoint_files(*fs, dir, c);
+            done.set_value(s);
+        },
+        [&] { done.set_value(make_error(errc::shutting_down, "log retired")); });
     return fut.get();
 }
 
@@ -761,11 +778,13 @@ status partition_log::close() {
     c.clean_shutdown = true;
     std::promise<status> done;
     auto fut = done.get_future();
-    run([&, fs = opts_.fs, dir = opts_.dir] {
-        status s = snap.write_snapshot(*fs, dir, at);
-        if (s) s = write_checkpoint_files(*fs, dir, c);
-        done.set_value(s);
-    });
+    run(
+        [&, fs = opts_.fs, dir = opts_.dir] {
+            status s = snap.write_snapshot(*fs, dir, at);
+            if (s) s = write_checkpoint_files(*fs, dir, c);
+            done.set_value(s);
+        },
+        [&] { done.set_value(make_error(errc::shutting_down, "log retired")); });
     return fut.get();
 }
 
