@@ -122,7 +122,7 @@ class fault_fs final : public file_system {
     faults& f() { return *faults_; }
 
     // Starts the power-cut model for everything under `root` (an existing directory whose
-    // current content counts as durable).
+    // current content counts as durable). Call it before other threads use the file system.
     void track(const std::string& root) {
         std::lock_guard lock(mu_);
         root_ = root;
