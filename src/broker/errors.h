@@ -63,6 +63,8 @@ inline error_code to_error_code(storage::errc e) {
         case storage::errc::invalid_producer_epoch:
             return error_code::invalid_producer_epoch;
         case storage::errc::corrupt_batch:
+        case storage::errc::corrupt:  // reading a corrupt stored batch (Kafka:
+                                      // CorruptRecordException)
             return error_code::corrupt_message;
         case storage::errc::invalid_argument:
             return error_code::invalid_request;
@@ -73,7 +75,6 @@ inline error_code to_error_code(storage::errc e) {
         case storage::errc::io_error:
         case storage::errc::disk_full:
         case storage::errc::log_offline:
-        case storage::errc::corrupt:
         case storage::errc::already_exists:
             return error_code::kafka_storage_error;
     }

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "protocol/crc32c.h"
+#include "storage/format.h"
 
 namespace rill::storage {
 
@@ -27,6 +28,22 @@ std::optional<std::string> strip_crc_line(const std::string& text) {
     }
     if (v != protocol::crc32c(0, body.data(), body.size())) return std::nullopt;
     return body;
+}
+
+status write_checkpoint_files(file_system& fs, const std::string& dir, const checkpoint_files& c) {
+    auto write = [&](const char* name, const std::string& text) {
+        return write_file_atomic(
+            fs, join_path(dir, name),
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    };
+    if (c.partition) {
+        if (auto s = write(kPartitionCheckpoint, *c.partition); !s) return s;
+    }
+    if (c.leader_epochs) {
+        if (auto s = write(kLeaderEpochCheckpoint, *c.leader_epochs); !s) return s;
+    }
+    if (c.clean_shutdown) return write(kCleanShutdownMarker, std::string());
+    return {};
 }
 
 std::string partition_checkpoint::serialize() const {

@@ -80,6 +80,17 @@ class leader_epoch_cache {
     std::vector<entry> entries_;
 };
 
+// The files one checkpoint write puts in a partition directory (each part optional), written
+// in this order, each one atomically (write_file_atomic): partition.checkpoint,
+// leader-epoch.checkpoint, then the clean-shutdown marker. The only writer of these files.
+struct checkpoint_files {
+    std::optional<std::string> partition;      // partition_checkpoint::serialize()
+    std::optional<std::string> leader_epochs;  // leader_epoch_cache::serialize()
+    bool clean_shutdown = false;               // also write the clean-shutdown marker
+};
+// Blocking (fsyncs); stops at the first failure.
+status write_checkpoint_files(file_system& fs, const std::string& dir, const checkpoint_files& c);
+
 // Serialized text plus its CRC line, and the check on read.
 std::string with_crc_line(const std::string& body);
 std::optional<std::string> strip_crc_line(const std::string& text);

@@ -84,6 +84,7 @@ std::vector<std::pair<topic_partition, error>> log_manager::load_all(
             if (!log) {
                 logger()->error("cannot load {}: {}", path, log.error().message);
                 failed.emplace_back(*tp, log.error());
+                offline_[*tp] = {d, log.error()};
                 continue;
             }
             logs_[*tp] = std::shared_ptr<partition_log>(std::move(*log));
@@ -97,11 +98,16 @@ result<std::shared_ptr<partition_log>> log_manager::create(const topic_partition
                                                            const log_config& cfg, int64_t now_ms) {
     if (closed_) return make_error(errc::shutting_down, "log manager closed");
     if (logs_.count(tp)) return make_error(errc::already_exists, tp.dir_name());
+    if (auto off = offline_.find(tp); off != offline_.end())
+        return make_error(errc::log_offline, tp.dir_name() + " in " + off->second.log_dir +
+                                                 " failed to load: " + off->second.cause.message);
     std::map<std::string, size_t> count;
     for (const auto& d : cfg_.log_dirs)
         count[d] = 0;
     for (const auto& [k, d] : log_dir_of_)
         ++count[d];
+    for (const auto& [k, o] : offline_)
+        ++count[o.log_dir];
     std::string best = cfg_.log_dirs.front();
     for (const auto& d : cfg_.log_dirs)
         if (count[d] < count[best]) best = d;
@@ -133,6 +139,8 @@ status log_manager::remove(const topic_partition& tp) {
     std::string base = log_dir_of_[tp];
     std::string from = join_path(base, tp.dir_name());
     std::string to = from + "." + std::to_string(++delete_seq_) + "-delete";
+    // Queued checkpoints and snapshots of this log must not land in a log recreated at `from`.
+    it->second->retire();
     if (auto s = fs_->rename(from, to); !s) return s;
     if (auto s = fs_->sync_dir(base); !s) return s;
     logs_.erase(it);

@@ -55,15 +55,26 @@ class log_manager {
     ~log_manager();
 
     // Opens (recovering as needed) every partition directory found; `config_for` gives each
-    // log its config. Returns the logs that failed to load (their dir is left alone, logged).
+    // log its config. Returns the logs that failed to load (their dir is left alone, logged,
+    // and they stay offline: see offline_partitions()).
     std::vector<std::pair<topic_partition, error>> load_all(
         const std::function<log_config(const topic_partition&)>& config_for, int64_t now_ms);
 
-    // A new log in the log dir holding the fewest logs; already_exists if present.
+    // A partition whose directory exists but could not be loaded: offline (Kafka's
+    // KAFKA_STORAGE_ERROR for it), never recreated empty here or in another log dir.
+    struct offline_log {
+        std::string log_dir;  // the log.dirs entry holding it
+        error cause;
+    };
+
+    // A new log in the log dir holding the fewest logs; already_exists if present, log_offline
+    // when the partition failed to load (its data stays where it is).
     result<std::shared_ptr<partition_log>> create(const topic_partition& tp, const log_config& cfg,
                                                   int64_t now_ms);
     std::shared_ptr<partition_log> get(const topic_partition& tp) const;
     std::vector<topic_partition> partitions() const;
+    // Partitions that failed to load (load_all), with their log dir and error.
+    const std::map<topic_partition, offline_log>& offline_partitions() const { return offline_; }
     // Forgets the log, renames its directory to <name>.<n>-delete and removes it in the
     // background. REQUIRES: the owner executor no longer uses the log.
     status remove(const topic_partition& tp);
@@ -92,6 +103,7 @@ class log_manager {
     std::unique_ptr<task_queue> cleaner_;
     std::map<topic_partition, std::shared_ptr<partition_log>> logs_;
     std::map<topic_partition, std::string> log_dir_of_;
+    std::map<topic_partition, offline_log> offline_;
     uint64_t delete_seq_ = 0;
     bool closed_ = false;
 };

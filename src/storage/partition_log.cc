@@ -18,11 +18,6 @@ using protocol::kBatchHeaderSize;
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 constexpr int32_t kMinBatchLength =
     static_cast<int32_t>(kBatchHeaderSize - protocol::kBatchLogOverhead);
 
@@ -40,11 +35,26 @@ segment_config partition_log::seg_config() const {
     return c;
 }
 
-void partition_log::run(std::function<void()> task) {
+void partition_log::run(std::function<void()> task, std::function<void()> if_retired) {
+    auto guarded = [inc = incarnation_, task = std::move(task),
+                    if_retired = std::move(if_retired)] {
+        std::unique_lock lock(inc->mu);
+        if (!inc->retired) {
+            task();
+            return;
+        }
+        lock.unlock();
+        if (if_retired) if_retired();
+    };
     if (opts_.background)
-        opts_.background(std::move(task));
+        opts_.background(std::move(guarded));
     else
-        task();
+        guarded();
+}
+
+void partition_log::retire() {
+    std::lock_guard lock(incarnation_->mu);
+    incarnation_->retired = true;
 }
 
 void partition_log::go_offline(const error& e) {
@@ -73,20 +83,17 @@ partition_checkpoint partition_log::make_checkpoint() const {
     return c;
 }
 
+checkpoint_files partition_log::checkpoint_contents() const {
+    checkpoint_files c;
+    c.partition = make_checkpoint().serialize();
+    c.leader_epochs = epochs_.serialize();
+    return c;
+}
+
 void partition_log::checkpoint() {
-    auto fs = opts_.fs;
-    std::string dir = opts_.dir;
-    std::string ck = make_checkpoint().serialize();
-    std::string ep = epochs_.serialize();
-    run([fs, dir, ck = std::move(ck), ep = std::move(ep)] {
-        auto s = write_file_atomic(
-            *fs, join_path(dir, kPartitionCheckpoint),
-            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ck.data()), ck.size()));
-        if (s)
-            s = write_file_atomic(
-                *fs, join_path(dir, kLeaderEpochCheckpoint),
-                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ep.data()), ep.size()));
-        if (!s) logger()->warn("checkpoint of {} failed: {}", dir, s.error().message);
+    run([fs = opts_.fs, dir = opts_.dir, c = checkpoint_contents()] {
+        if (auto s = write_checkpoint_files(*fs, dir, c); !s)
+            logger()->warn("checkpoint of {} failed: {}", dir, s.error().message);
     });
 }
 
@@ -99,204 +106,18 @@ result<std::unique_ptr<partition_log>> partition_log::open(options opts, int64_t
     return log;
 }
 
-status partition_log::load(int64_t /*now_ms*/) {
-    file_system& fs = *opts_.fs;
-    const std::string& dir = opts_.dir;
-    if (auto s = fs.mkdir(dir); !s) return s;
-    auto names = fs.list(dir);
-    if (!names) return unexpected{names.error()};
-
-    // Leftovers of interrupted deletions, cleanings and checkpoint writes.
-    for (const auto& n : *names) {
-        std::string p = join_path(dir, n);
-        if (ends_with(n, kDeletedSuffix) || ends_with(n, kCleanedSuffix) || ends_with(n, ".tmp")) {
-            (void)fs.unlink(p);
-        } else if (ends_with(n, kSwapSuffix)) {
-            // A finished cleaner output: complete its installation.
-            std::string target = n.substr(0, n.size() - std::string(kSwapSuffix).size());
-            auto base = parse_offset_file_name(target, kLogSuffix);
-            if (!base) {
-                (void)fs.unlink(p);
-                continue;
-            }
-            if (auto s = fs.rename(p, join_path(dir, target)); !s) return s;
-            std::string stem = join_path(dir, offset_file_stem(*base));
-            (void)fs.unlink(stem + kIndexSuffix);
-            (void)fs.unlink(stem + kTimeIndexSuffix);
-            logger()->info("completed interrupted compaction swap of {}", target);
-        }
-    }
-    names = fs.list(dir);
-    if (!names) return unexpected{names.error()};
-
-    bool clean = fs.exists(join_path(dir, kCleanShutdownMarker));
-    partition_checkpoint ck;
-    if (auto data = read_whole_file(fs, join_path(dir, kPartitionCheckpoint))) {
-        auto parsed = partition_checkpoint::parse(std::string(data->begin(), data->end()));
-        if (parsed) {
-            ck = *parsed;
-        } else {
-            logger()->warn("{}: unreadable partition checkpoint, recovering the whole log", dir);
-            clean = false;
-        }
-    } else if (data.error().code != errc::not_found) {
-        return unexpected{data.error()};
-    } else {
-        if (clean) logger()->warn("{}: clean-shutdown marker without checkpoint", dir);
-        clean = false;
-    }
-    if (auto data = read_whole_file(fs, join_path(dir, kLeaderEpochCheckpoint))) {
-        if (auto parsed = leader_epoch_cache::parse(std::string(data->begin(), data->end())))
-            epochs_ = *parsed;
-        else
-            logger()->warn("{}: unreadable leader-epoch checkpoint, starting empty", dir);
-    }
-
-    std::vector<int64_t> bases;
-    for (const auto& n : *names)
-        if (auto b = parse_offset_file_name(n, kLogSuffix)) bases.push_back(*b);
-    std::sort(bases.begin(), bases.end());
-
-    size_t first_recover = bases.size();
-    if (!clean) {
-        first_recover = 0;
-        for (size_t i = 0; i < bases.size(); ++i)
-            if (bases[i] <= ck.recovery_point) first_recover = i;
-    }
-    open_info_.clean = clean;
-
-    segment_config cfg = seg_config();
-    for (size_t i = 0; i < bases.size(); ++i) {
-        std::string stem = join_path(dir, offset_file_stem(bases[i]));
-        bool recover = i >= first_recover;
-        bool have_indexes = fs.exists(stem + kIndexSuffix) && fs.exists(stem + kTimeIndexSuffix);
-        auto seg = segment::open(fs, dir, bases[i], cfg,
-                                 recover        ? segment::index_mode::none
-                                 : have_indexes ? segment::index_mode::trust
-                                                : segment::index_mode::rebuild);
-        if (!seg) return unexpected{seg.error()};
-        bool drop_rest = false;
-        if (!segments_.empty() && bases[i] < segments_.active()->next_offset()) {
-            logger()->error("{}: segment {} overlaps its predecessor; dropping it and all later",
-                            dir, bases[i]);
-            drop_rest = true;
-        } else if (recover) {
-            auto rr = (*seg)->recover();
-            if (!rr) return unexpected{rr.error()};
-            ++open_info_.segments_recovered;
-            if (rr->truncated_bytes > 0) {
-                open_info_.truncated_bytes += rr->truncated_bytes;
-                if (i + 1 == bases.size()) {
-                    logger()->warn("{}: truncated {} invalid bytes at the end of the log ({})", dir,
-                                   rr->truncated_bytes, rr->reason);
-                } else {
-                    logger()->error(
-                        "{}: CORRUPTION in the middle of the log: segment {} invalid at position "
-                        "{} "
-                        "({}); truncating there and dropping the {} later segments",
-                        dir, bases[i], rr->valid_bytes, rr->reason, bases.size() - i - 1);
-                    drop_rest = true;
-                }
-            }
-            segments_.push_back(*seg);
-        } else {
-            segments_.push_back(*seg);
-        }
-        if (drop_rest) {
-            size_t from =
-                segments_.empty() || segments_.active()->base_offset() != bases[i] ? i : i + 1;
-            for (size_t j = from; j < bases.size(); ++j) {
-                std::string st = join_path(dir, offset_file_stem(bases[j]));
-                for (const char* suf : {kLogSuffix, kIndexSuffix, kTimeIndexSuffix})
-                    (void)fs.unlink(st + suf);
-                ++open_info_.segments_dropped;
-            }
-            break;
-        }
-    }
-
-    if (segments_.empty()) {
-        auto seg = segment::create(fs, dir, std::max<int64_t>(ck.log_start, 0), cfg);
-        if (!seg) return unexpected{seg.error()};
-        segments_.push_back(*seg);
-    }
-    leo_ = segments_.active()->next_offset();
-    log_start_ =
-        std::clamp(std::max(ck.log_start, segments_.front()->base_offset()), int64_t(0), leo_);
-    hwm_ = std::clamp(ck.high_watermark, log_start_, leo_);
-    checkpointed_hwm_ = hwm_;
-    cleaner_offset_ = std::clamp(ck.cleaner_offset, log_start_, leo_);
-    size_t epochs_before = epochs_.entries().size();
-    epochs_.truncate_from(leo_);
-    bool epochs_changed = epochs_.entries().size() != epochs_before;
-    if (!clean) {
-        // The leader-epoch checkpoint is written in the background and may lag the log: learn
-        // the epochs of the re-validated segments from their batches (as Kafka's recovery does).
-        for (size_t i = std::min(first_recover, segments_.size()); i < segments_.size(); ++i) {
-            const auto& seg = segments_[i];
-            batch_scanner sc(*seg->log_file(), 0, seg->size(), false);
-            for (;;) {
-                auto b = sc.next();
-                if (b.status == scan_status::io_error)
-                    return unexpected{error(errc::io_error, b.reason)};
-                if (b.status != scan_status::ok) break;
-                if (epochs_.assign(b.header.partition_leader_epoch, b.header.base_offset))
-                    epochs_changed = true;
-            }
-        }
-    }
-
-    auto snap = producers_.load_snapshot(fs, dir, leo_);
-    if (!snap) return unexpected{snap.error()};
-    if (auto s = rebuild_producer_state(snap->value_or(segments_.front()->base_offset())); !s)
-        return s;
-    producers_.remove_below(log_start_);
-
-    if (!clean) {
-        // Make the recovered state durable before trusting it as the recovery point.
-        for (size_t i = std::min(first_recover, segments_.size()); i < segments_.size(); ++i)
-            if (auto s = segments_[i]->sync(); !s) return s;
-        if (auto s = fs.sync_dir(dir); !s) return s;
-    }
-    flush_ = std::make_shared<flush_state>(leo_, opts_.fs, dir);
-    flush_->publish(leo_);
-    flush_->set_active(segments_.active()->log_file(), {});
-
-    // From here on the log may change: the marker must go before the first append.
-    if (clean) {
-        if (auto s = fs.unlink(join_path(dir, kCleanShutdownMarker)); !s) return s;
-        if (auto s = fs.sync_dir(dir); !s) return s;
-    }
-    if (epochs_changed) {
-        std::string ept = epochs_.serialize();
-        if (auto s = write_file_atomic(
-                fs, join_path(dir, kLeaderEpochCheckpoint),
-                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ept.data()), ept.size()));
-            !s)
-            return s;
-    }
-    std::string ckt = make_checkpoint().serialize();
-    if (auto s = write_file_atomic(
-            fs, join_path(dir, kPartitionCheckpoint),
-            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ckt.data()), ckt.size()));
-        !s)
-        return s;
-    if ((!clean && leo_ > 0) || open_info_.truncated_bytes > 0) {
-        logger()->info(
-            "{}: recovered, log start {}, log end {}, {} segments ({} re-validated, {} "
-            "bytes truncated)",
-            dir, log_start_, leo_, segments_.size(), open_info_.segments_recovered,
-            open_info_.truncated_bytes);
-    }
-    return {};
-}
-
 status partition_log::rebuild_producer_state(int64_t from_offset) {
     for (const auto& seg : segments_) {
         if (seg->next_offset() <= from_offset || seg->empty()) continue;
         uint64_t start = 0;
         if (seg->base_offset() < from_offset) {
             auto loc = seg->find(from_offset);
+            if (!loc && loc.error().code == errc::corrupt) {
+                // Served as read errors; producer state keeps what the other batches give.
+                logger()->error("{}: producer state skips a corrupt segment: {}", opts_.dir,
+                                loc.error().message);
+                continue;
+            }
             if (!loc) return unexpected{loc.error()};
             if (!*loc) continue;
             start = (*loc)->position;
@@ -340,7 +161,9 @@ status partition_log::roll_locked(int64_t /*now_ms*/) {
         logger()->warn("seal of {} failed: {}", old->log_path(), s.error().message);
     auto seg = segment::create(*opts_.fs, opts_.dir, leo_, seg_config());
     if (!seg) {
-        go_offline(seg.error());
+        // Recoverable (ENOSPC, EMFILE): the old segment stays active, the next append retries.
+        logger()->warn("{}: cannot roll a new segment at offset {}: {}", opts_.dir, leo_,
+                       seg.error().message);
         return unexpected{seg.error()};
     }
     flush_->set_active((*seg)->log_file(),
@@ -563,32 +386,26 @@ bool partition_log::assign_epoch_start(int32_t epoch) {
 }
 
 status partition_log::write_checkpoints_and_wait(bool drop_all_snapshots) {
-    auto fs = opts_.fs;
-    std::string dir = opts_.dir;
-    std::string ck = make_checkpoint().serialize();
-    std::string ep = epochs_.serialize();
     std::promise<status> done;
     auto fut = done.get_future();
     // On the background runner: FIFO after every checkpoint and snapshot write queued before
     // the truncation, so none of those can overwrite what is written here.
-    run([&, fs, dir] {
-        auto bytes = [](const std::string& s) {
-            return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-        };
-        status s;
-        if (drop_all_snapshots) {
-            auto snaps = list_snapshots(*fs, dir);
-            if (!snaps) s = unexpected{snaps.error()};
-            for (size_t i = 0; s && i < snaps->size(); ++i) {
-                auto u =
-                    fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
-                if (!u && u.error().code != errc::not_found) s = u;
+    run(
+        [&, fs = opts_.fs, dir = opts_.dir, c = checkpoint_contents()] {
+            status s;
+            if (drop_all_snapshots) {
+                auto snaps = list_snapshots(*fs, dir);
+                if (!snaps) s = unexpected{snaps.error()};
+                for (size_t i = 0; s && i < snaps->size(); ++i) {
+                    auto u =
+                        fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
+                    if (!u && u.error().code != errc::not_found) s = u;
+                }
             }
-        }
-        if (s) s = write_file_atomic(*fs, join_path(dir, kPartitionCheckpoint), bytes(ck));
-        if (s) s = write_file_atomic(*fs, join_path(dir, kLeaderEpochCheckpoint), bytes(ep));
-        done.set_value(s);
-    });
+            if (s) s = write_checkpoint_files(*fs, dir, c);
+            done.set_value(s);
+        },
+        [&] { done.set_value(make_error(errc::shutting_down, "log retired")); });
     return fut.get();
 }
 
@@ -667,6 +484,14 @@ status partition_log::truncate_to(int64_t offset) {
         }
         segments_.pop_back();
         remove_files(std::move(*paths));
+    }
+    // The removals must be durable before the cut is: a power cut must never find the later
+    // segments again behind a shortened one (a hole the recovery point would hide).
+    if (!was_active) {
+        if (auto s = opts_.fs->sync_dir(opts_.dir); !s) {
+            go_offline(s.error());
+            return s;
+        }
     }
     bool cut_needed = cut_pos < seg->size() || cut < seg->next_offset();
     if (compaction_running_ && !was_active) {
@@ -972,25 +797,19 @@ status partition_log::close() {
     if (auto s = segments_.active()->seal(); !s) return s;
     if (auto s = flush(); !s) return s;
     if (auto s = segments_.active()->sync(); !s) return s;
-    auto fs = opts_.fs;
-    std::string dir = opts_.dir;
-    std::string ck = make_checkpoint().serialize();
-    std::string ep = epochs_.serialize();
     int64_t at = leo_;
     auto snap = producers_;
+    checkpoint_files c = checkpoint_contents();
+    c.clean_shutdown = true;
     std::promise<status> done;
     auto fut = done.get_future();
-    run([&, fs, dir] {
-        auto bytes = [](const std::string& s) {
-            return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-        };
-        status s = snap.write_snapshot(*fs, dir, at);
-        if (s) s = write_file_atomic(*fs, join_path(dir, kPartitionCheckpoint), bytes(ck));
-        if (s) s = write_file_atomic(*fs, join_path(dir, kLeaderEpochCheckpoint), bytes(ep));
-        if (s)
-            s = write_file_atomic(*fs, join_path(dir, kCleanShutdownMarker), bytes(std::string()));
-        done.set_value(s);
-    });
+    run(
+        [&, fs = opts_.fs, dir = opts_.dir] {
+            status s = snap.write_snapshot(*fs, dir, at);
+            if (s) s = write_checkpoint_files(*fs, dir, c);
+            done.set_value(s);
+        },
+        [&] { done.set_value(make_error(errc::shutting_down, "log retired")); });
     return fut.get();
 }
 

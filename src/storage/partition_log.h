@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -143,7 +144,10 @@ class partition_log {
     // Whole batches starting with the one holding `offset`, while their last offset <
     // upper_bound (pass the high watermark, LSO, or log_end_offset() for replicas), within
     // max_bytes except that the first batch is always returned whole. Empty when offset ==
-    // log_end_offset(). offset_out_of_range when offset < log_start_offset() or > LEO.
+    // log_end_offset(). offset_out_of_range when offset < log_start_offset() or > LEO. A read
+    // stops before an invalid stored batch (a corrupt segment below the recovery point, never
+    // re-validated): corrupt (-> CORRUPT_MESSAGE, logged) when the read starts at it; it never
+    // skips to a later segment.
     result<read_result> read(int64_t offset, size_t max_bytes, int64_t upper_bound) const;
 
     // ListOffsets by timestamp in two steps, so that no file is read on the owner's shard:
@@ -245,6 +249,12 @@ class partition_log {
     // Clean shutdown (blocking): flush, checkpoints, producer snapshot, clean-shutdown marker.
     status close();
 
+    // Ends this incarnation's claim on its directory (log_manager::remove calls it before
+    // renaming the directory away): waits for a running background task of this log and
+    // turns every later one (checkpoints, snapshots, file removal) into a no-op, so nothing of
+    // the old log can write into a log recreated at the same path. Any thread.
+    void retire();
+
     bool offline() const { return offline_.has_value(); }
     const std::optional<error>& offline_error() const { return offline_; }
     const open_info& opened() const { return open_info_; }
@@ -267,15 +277,27 @@ class partition_log {
     status roll_locked(int64_t now_ms);
     void remove_files(std::vector<std::string> paths);
     status delete_front_segments(size_t count);
-    void run(std::function<void()> task);
+    // Runs `task` on the background runner unless the log was retired by then (then
+    // `if_retired`, when given, runs instead: waiters get an answer).
+    void run(std::function<void()> task, std::function<void()> if_retired = {});
     segment_config seg_config() const;
     void go_offline(const error& e);
     partition_checkpoint make_checkpoint() const;
+    // The partition and leader-epoch checkpoints as of now.
+    checkpoint_files checkpoint_contents() const;
     // Commits a truncation: syncs, resets flush state, writes checkpoints (waited for).
     status finish_truncation(bool drop_all_snapshots);
     status write_checkpoints_and_wait(bool drop_all_snapshots);
 
+    // Shared with the background tasks of this log: they run under `mu` and skip once
+    // `retired`.
+    struct incarnation {
+        std::mutex mu;
+        bool retired = false;
+    };
+
     options opts_;
+    std::shared_ptr<incarnation> incarnation_ = std::make_shared<incarnation>();
     segment_set segments_;
     std::shared_ptr<flush_state> flush_;
     producer_state producers_;

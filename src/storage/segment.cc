@@ -41,13 +41,24 @@ std::string segment::log_path() const {
 result<std::shared_ptr<segment>> segment::create(file_system& fs, const std::string& dir,
                                                  int64_t base_offset, segment_config cfg) {
     std::string stem = stem_path(dir, base_offset);
-    auto log = fs.open(stem + kLogSuffix, open_mode::create_truncate);
-    if (!log) return unexpected{log.error()};
-    auto idx = fs.open(stem + kIndexSuffix, open_mode::create_truncate);
-    if (!idx) return unexpected{idx.error()};
-    auto tidx = fs.open(stem + kTimeIndexSuffix, open_mode::create_truncate);
-    if (!tidx) return unexpected{tidx.error()};
-    return std::make_shared<segment>(dir, base_offset, cfg, *log, *idx, *tidx);
+    std::shared_ptr<file> files[3];
+    const char* suffixes[3] = {kLogSuffix, kIndexSuffix, kTimeIndexSuffix};
+    for (size_t i = 0; i < 3; ++i) {
+        auto f = fs.open(stem + suffixes[i], open_mode::create_truncate);
+        if (!f) {
+            // No partial segment stays behind (EMFILE, ENOSPC, ...): the files are new and
+            // empty, a later roll creates them again.
+            for (size_t j = 0; j < i; ++j) {
+                files[j].reset();
+                if (auto u = fs.unlink(stem + suffixes[j]); !u)
+                    logger()->warn("could not remove {}: {}", stem + suffixes[j],
+                                   u.error().message);
+            }
+            return unexpected{f.error()};
+        }
+        files[i] = std::move(*f);
+    }
+    return std::make_shared<segment>(dir, base_offset, cfg, files[0], files[1], files[2]);
 }
 
 result<std::shared_ptr<segment>> segment::open(file_system& fs, const std::string& dir,
@@ -267,7 +278,9 @@ result<std::optional<batch_location>> segment::find(int64_t offset) const {
         if (b.status == scan_status::invalid) {
             logger()->error("corrupt batch in {} at position {}: {}", log_path(), b.position,
                             b.reason);
-            return std::optional<batch_location>{};
+            return unexpected{
+                error(errc::corrupt, "corrupt batch in " + log_path() + " at position " +
+                                         std::to_string(b.position) + ": " + b.reason)};
         }
         if (b.header.last_offset() >= offset)
             return std::optional<batch_location>(batch_location{b.position, b.header});
@@ -287,9 +300,13 @@ result<segment_slice> segment::slice(uint64_t from, uint64_t max_bytes, int64_t 
             return unexpected{error(errc::io_error, b.reason)};
         }
         if (b.status == scan_status::invalid) {
-            logger()->error("corrupt batch in {} at position {}: {}; serving what precedes it",
-                            log_path(), b.position, b.reason);
-            break;
+            logger()->error("corrupt batch in {} at position {}: {}", log_path(), b.position,
+                            b.reason);
+            // What precedes it is served; the read starting at it fails.
+            if (out.batches > 0) break;
+            return unexpected{
+                error(errc::corrupt, "corrupt batch in " + log_path() + " at position " +
+                                         std::to_string(b.position) + ": " + b.reason)};
         }
         if (b.header.last_offset() >= upper_bound) break;
         uint64_t sz = b.header.total_size();
@@ -323,7 +340,10 @@ result<std::optional<batch_location>> segment::scan_for_timestamp(const timestam
         auto b = sc.next();
         if (b.status == scan_status::end) return std::optional<batch_location>{};
         if (b.status == scan_status::io_error) return unexpected{error(errc::io_error, b.reason)};
-        if (b.status == scan_status::invalid) return std::optional<batch_location>{};
+        if (b.status == scan_status::invalid)
+            return unexpected{
+                error(errc::corrupt, "corrupt batch in " + log_path() + " at position " +
+                                         std::to_string(b.position) + ": " + b.reason)};
         if (b.header.max_timestamp >= ts)
             return std::optional<batch_location>(batch_location{b.position, b.header});
     }

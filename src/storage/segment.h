@@ -62,7 +62,7 @@ struct segment_slice {
 
 class segment {
   public:
-    // A new, empty segment (files created or emptied).
+    // A new, empty segment (files created or emptied). On failure none of its files remain.
     static result<std::shared_ptr<segment>> create(file_system& fs, const std::string& dir,
                                                    int64_t base_offset, segment_config cfg);
     enum class index_mode {
@@ -99,10 +99,12 @@ class segment {
     // in memory.
     status truncate_to(uint64_t position, int64_t offset);
 
-    // The first batch whose last offset >= offset, if the segment holds one.
+    // The first batch whose last offset >= offset, if the segment holds one; corrupt when an
+    // invalid batch comes first.
     result<std::optional<batch_location>> find(int64_t offset) const;
     // Whole batches from `from` (a batch start): while last offset < upper_bound and the
-    // total stays <= max_bytes (the first batch is taken regardless when min_one).
+    // total stays <= max_bytes (the first batch is taken regardless when min_one). Stops before
+    // an invalid batch; corrupt when the first one is invalid.
     result<segment_slice> slice(uint64_t from, uint64_t max_bytes, int64_t upper_bound,
                                 bool min_one) const;
     // The first batch whose max timestamp >= ts, if any (blocking: plan + scan below).

@@ -1,4 +1,5 @@
-// Helpers for storage tests: temp dirs, hand-built batches, a fault-injecting file system.
+// Helpers for storage tests: temp dirs, hand-built batches (the fault-injecting file system is
+// in fault_fs.h).
 #pragma once
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fault_fs.h"
 #include "protocol/record_batch_header.h"
 #include "storage/file_system.h"
 #include "storage/partition_log.h"
@@ -130,80 +132,6 @@ inline std::vector<protocol::batch_header> headers_of(const std::vector<uint8_t>
     }
     return out;
 }
-
-// Fault injection around the POSIX file system.
-struct faults {
-    std::atomic<bool> fail_writes{false};     // every pwrite fails with ENOSPC
-    std::atomic<bool> partial_writes{false};  // pwrite writes half, then fails
-    std::atomic<bool> fail_syncs{false};      // fdatasync fails with EIO
-    std::atomic<bool> fail_truncates{false};
-    std::atomic<bool> skip_syncs{false};  // sync is a no-op (fast tests)
-    std::atomic<int> syncs{0};
-    std::atomic<int> sync_delay_us{0};
-};
-
-class fault_file final : public file {
-  public:
-    fault_file(std::shared_ptr<file> f, std::shared_ptr<faults> fl)
-        : f_(std::move(f)), fl_(std::move(fl)) {}
-    result<size_t> pread(uint64_t pos, std::span<uint8_t> out) override {
-        return f_->pread(pos, out);
-    }
-    status pwrite(uint64_t pos, std::span<const uint8_t> data) override {
-        if (fl_->partial_writes) {
-            (void)f_->pwrite(pos, data.subspan(0, data.size() / 2));
-            return unexpected{errno_error(ENOSPC, "injected partial write")};
-        }
-        if (fl_->fail_writes) return unexpected{errno_error(ENOSPC, "injected write failure")};
-        return f_->pwrite(pos, data);
-    }
-    status sync() override {
-        ++fl_->syncs;
-        if (fl_->sync_delay_us > 0) ::usleep(static_cast<useconds_t>(fl_->sync_delay_us.load()));
-        if (fl_->fail_syncs) return unexpected{errno_error(EIO, "injected sync failure")};
-        if (fl_->skip_syncs) return {};
-        return f_->sync();
-    }
-    status truncate(uint64_t size) override {
-        if (fl_->fail_truncates) return unexpected{errno_error(EIO, "injected truncate failure")};
-        return f_->truncate(size);
-    }
-    result<uint64_t> size() override { return f_->size(); }
-    int fd() const override { return f_->fd(); }
-    const std::string& path() const override { return f_->path(); }
-
-  private:
-    std::shared_ptr<file> f_;
-    std::shared_ptr<faults> fl_;
-};
-
-class fault_fs final : public file_system {
-  public:
-    fault_fs() : real_(posix_file_system()), faults_(std::make_shared<faults>()) {}
-    faults& f() { return *faults_; }
-    result<std::shared_ptr<file>> open(const std::string& path, open_mode mode) override {
-        auto r = real_->open(path, mode);
-        if (!r) return r;
-        return std::shared_ptr<file>(std::make_shared<fault_file>(*r, faults_));
-    }
-    status rename(const std::string& a, const std::string& b) override {
-        return real_->rename(a, b);
-    }
-    status unlink(const std::string& p) override { return real_->unlink(p); }
-    result<std::vector<std::string>> list(const std::string& d) override { return real_->list(d); }
-    status mkdir(const std::string& d) override { return real_->mkdir(d); }
-    status rmdir(const std::string& d) override { return real_->rmdir(d); }
-    status sync_dir(const std::string& d) override {
-        if (faults_->fail_syncs) return unexpected{errno_error(EIO, "injected dir sync failure")};
-        if (faults_->skip_syncs) return {};
-        return real_->sync_dir(d);
-    }
-    bool exists(const std::string& p) override { return real_->exists(p); }
-
-  private:
-    std::shared_ptr<file_system> real_;
-    std::shared_ptr<faults> faults_;
-};
 
 // The value of a successful result (aborts with the message otherwise).
 template <typename R>
