@@ -71,10 +71,14 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
             return;
         }
         auto& lg = *p.log;
+        // What a consumer may read: a lookup by timestamp never answers beyond it (Kafka's
+        // fetchOffsetForTimestamp filters the hit against the HWM, or the LSO under
+        // read_committed).
+        const int64_t visible = read_committed ? lg.last_stable_offset() : lg.high_watermark();
         int64_t offset = -1, ts = -1;
         switch (it.timestamp) {
             case kLatest:
-                offset = read_committed ? lg.last_stable_offset() : lg.high_watermark();
+                offset = visible;
                 break;
             case kEarliest:
             case kEarliestLocal:
@@ -98,6 +102,10 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
                     ts = (*hit)->timestamp;
                 }
             }
+        }
+        if ((it.timestamp == kMaxTimestamp || it.timestamp >= 0) && offset >= visible) {
+            offset = -1;  // the hit is not committed yet: no such offset
+            ts = -1;
         }
         out.leader_epoch = p.leader_epoch();
         if (v == 0) {
