@@ -56,9 +56,11 @@ class MidBatchDeleteRecordsTest(ClusterTestCase):
         self.assertFalse(produce_acks1(c.bootstrap(), topic, range(100, 600)))
         _low, hw = c.watermarks(topic, 0)
         self.assertEqual(hw, 600)
-        # An offset strictly inside a batch of several records.
-        batches = [(b, last) for b, last, _raw in c.log_batches(1, topic, 0, hw) if last - b >= 2]
-        self.assertTrue(batches, "no multi-record batch on the leader")
+        # An offset strictly inside a batch of several records that the follower lacks (it
+        # has [0, 100)).
+        batches = [(b, last) for b, last, _raw in c.log_batches(1, topic, 0, hw)
+                   if b >= 100 and last - b >= 2]
+        self.assertTrue(batches, "no multi-record batch written while the follower was down")
         base, last = batches[0]
         mid = base + (last - base) // 2 + 1
         with c.connection(1) as conn:
