@@ -7,7 +7,10 @@
 //
 // Lifecycle: start() loads every log on disk, creates the logs metadata names but disk lacks,
 // and removes logs of topics that no longer exist. Afterwards a metadata listener keeps the
-// logs in step with topic creation, deletion, partition increases and config changes.
+// logs in step with topic creation, deletion, partition increases and config changes: it
+// queues a reconcile on the control thread, which creates and removes logs (their fsyncs never
+// run on a shard) and holds the table lock only to change the table; when_reconciled() tells
+// a creating request when its logs exist.
 #pragma once
 
 #include <algorithm>
