@@ -182,6 +182,11 @@ asio::awaitable<response> create_topic(context& ctx, request& req) {
     if (!created)
         co_return kafka_error(broker::to_error_code(created.error().code), created.error().message,
                               "Cannot create topic '" + nt.name + "'");
+    if (!validate_only) {
+        // The logs are created off the shards: answer once they exist (bounded).
+        auto waiting = ctx.b.partitions().reconciled(std::chrono::seconds(30));
+        co_await std::move(waiting);
+    }
     co_return response::json_body(topic_json(ctx, *created), validate_only ? 200 : 201);
 }
 

@@ -32,11 +32,14 @@ partition::transition partition::apply_state(const cluster::partition_info& pi, 
         t.ignored = true;
         return t;
     }
-    t.leader_changed = leader_id_ != pi.leader || leader_epoch_ != pi.leader_epoch;
-    if (!t.leader_changed && pi.partition_epoch < partition_epoch_) {  // an older snapshot
+    // An older state than the applied one (a late metadata snapshot, or an ISR write answered
+    // after a newer leader epoch arrived) changes nothing.
+    if (pi.leader_epoch < leader_epoch_ ||
+        (pi.leader_epoch == leader_epoch_ && pi.partition_epoch < partition_epoch_)) {
         t.ignored = true;
         return t;
     }
+    t.leader_changed = leader_id_ != pi.leader || leader_epoch_ != pi.leader_epoch;
     replicas_ = pi.replicas;
     for (int32_t r : pi.adding_replicas)
         if (std::find(replicas_.begin(), replicas_.end(), r) == replicas_.end())
@@ -50,6 +53,7 @@ partition::transition partition::apply_state(const cluster::partition_info& pi, 
             followers_.clear();
             // The new epoch starts at our log end (Kafka's assignEpochStartOffset), so a
             // follower asking where its older epoch ends gets this offset.
+            epoch_start_offset_ = log->log_end_offset();
             log->assign_epoch_start(leader_epoch_);
         }
         // Every other replica gets a progress entry; a new one starts with a grace period.
@@ -106,10 +110,24 @@ void partition::wake_waiters() {
     waiters_.clear();
 }
 
+std::vector<int32_t> partition::maximal_isr() const {
+    std::vector<int32_t> out = isr_;
+    for (int32_t r : pending_isr_)
+        if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
+    return out;
+}
+
+bool partition::in_sync_candidate(int64_t offset) const {
+    return offset >= log->high_watermark() && offset >= epoch_start_offset_;
+}
+
 void partition::advance_high_watermark(int64_t /*now_ms*/) {
     if (!is_leader()) return;
     int64_t hw = log->log_end_offset();
-    for (int32_t r : isr_) {
+    // Over the maximal ISR (KIP-497): a replica being added counts as in sync while its
+    // addition is written, so the high watermark never passes what the newcomer has; one
+    // being removed still counts until its removal is committed.
+    for (int32_t r : maximal_isr()) {
         if (r == self) continue;
         auto it = followers_.find(r);
         // A follower that has not fetched since this broker became leader holds the high
@@ -160,7 +178,10 @@ void partition::on_follower_fetch(int32_t replica, int64_t offset, int64_t now_m
     f.last_fetch_leader_leo = leo;
     f.last_fetch_ms = now_ms;
     f.leo = offset;
-    if (!in_isr(replica) && !isr_inflight_ && offset >= log->high_watermark()) {
+    // KAFKA-7128: caught up means at the high watermark AND at the start of the leader's
+    // current epoch; a follower below the epoch start may miss records the previous leader
+    // committed that this leader's high watermark does not cover yet.
+    if (!in_isr(replica) && !isr_inflight_ && in_sync_candidate(offset)) {
         auto isr = isr_;
         isr.push_back(replica);
         std::sort(isr.begin(), isr.end());
@@ -184,11 +205,13 @@ void partition::shrink_isr(int64_t now_ms, int64_t lag_max_ms) {
 void partition::propose_isr(std::vector<int32_t> isr, const char* why) {
     if (!write_isr_) return;
     isr_inflight_ = true;
+    pending_isr_ = isr;
     write_isr_(*this, std::move(isr), why);
 }
 
 void partition::end_isr_change() {
     isr_inflight_ = false;
+    pending_isr_.clear();
 }
 
 }  // namespace rill::broker

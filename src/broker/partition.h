@@ -14,7 +14,9 @@
 // injected `isr_writer` (the partition manager runs the conditional metadata write off the
 // shard and reports back with end_isr_change()).
 //
-// High watermark: the smallest log end over the leader and the ISR.
+// High watermark: the smallest log end over the leader and the maximal ISR (the committed ISR
+// plus a pending addition, KIP-497). A follower joins the ISR once it reached both the high
+// watermark and the start offset of the leader's current epoch (KAFKA-7128).
 #pragma once
 
 #include <cstdint>
@@ -75,6 +77,12 @@ class partition {
     bool is_leader() const { return leader_id_ == self && !removed_; }
     bool in_isr(int32_t id) const;
     bool isr_change_inflight() const { return isr_inflight_; }
+    // The committed ISR plus the replicas of an ISR change being written (KIP-497's maximal
+    // ISR): what the high watermark is computed over.
+    std::vector<int32_t> maximal_isr() const;
+    // Leader: the log end when this broker became leader at leader_epoch() (the epoch's start
+    // offset; a follower must reach it to join the ISR, KAFKA-7128).
+    int64_t epoch_start_offset() const { return epoch_start_offset_; }
     const std::map<int32_t, follower_progress>& followers() const { return followers_; }
 
     // ---- Metadata.
@@ -128,8 +136,8 @@ class partition {
     // ---- ISR (leader, owner shard).
 
     // A follower fetched from `offset` (its log end): records its progress and catch-up time,
-    // proposes its return to the ISR once it has reached the high watermark, and raises the
-    // high watermark.
+    // proposes its return to the ISR once it has reached the high watermark and the current
+    // epoch's start offset, and raises the high watermark.
     void on_follower_fetch(int32_t replica, int64_t offset, int64_t now_ms);
     // Proposes dropping ISR followers that have not caught up for `lag_max_ms`
     // (replica.lag.time.max.ms).
@@ -139,6 +147,7 @@ class partition {
     void end_isr_change();
 
   private:
+    bool in_sync_candidate(int64_t offset) const;
     void propose_isr(std::vector<int32_t> isr, const char* why);
     void complete_ack_waiters();
     void fail_ack_waiters(error_code e);
@@ -161,6 +170,8 @@ class partition {
     std::vector<ack_waiter> ack_waiters_;             // leader only
     std::vector<std::shared_ptr<latch>> waiters_;
     bool isr_inflight_ = false;
+    std::vector<int32_t> pending_isr_;  // the ISR being written while isr_inflight_
+    int64_t epoch_start_offset_ = 0;
 };
 
 }  // namespace rill::broker

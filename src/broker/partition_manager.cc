@@ -36,6 +36,16 @@ double to_double(const std::optional<std::string>& s, double fallback) {
 
 constexpr int64_t kPeriodicMs = 1000;
 constexpr int64_t kCheckpointIntervalMs = 60000;  // log.flush.offset.checkpoint.interval.ms
+// Periodic checkpoints are queued only while the background queue holds fewer tasks than this;
+// the rest of the pass waits for the next periodic run. This bounds the queue (10,000
+// partitions would otherwise queue 10,000 checkpoint writes at once, every interval).
+constexpr size_t kMaxBackgroundBacklog = 1024;
+
+bool same_state(const cluster::partition_info& a, const cluster::partition_info& b) {
+    return a.leader == b.leader && a.leader_epoch == b.leader_epoch &&
+           a.partition_epoch == b.partition_epoch && a.replicas == b.replicas && a.isr == b.isr &&
+           a.adding_replicas == b.adding_replicas && a.removing_replicas == b.removing_replicas;
+}
 
 }  // namespace
 
@@ -68,6 +78,8 @@ struct partition_manager::periodic_state {
     int64_t last_retention_ms = 0;
     int64_t last_checkpoint_ms = 0;
     int64_t last_compaction_ms = 0;
+    // A checkpoint pass in progress: the partitions from this one on are still to be done.
+    std::optional<topic_partition> checkpoint_from;
     bool stopped = false;
 };
 
@@ -121,10 +133,10 @@ result<void, std::string> partition_manager::start() {
             log()->error("partition {} could not be loaded: {}", tp.dir_name(), err.message);
     }
     reconcile();
-    // Called on the writer's thread with the snapshot just published; reconcile() reads the
-    // newest one itself (see there).
+    // Called on the writer's thread (a shard, for the embedded store) with the snapshot just
+    // published: the reconcile runs on the control thread and reads the newest snapshot itself.
     metadata_.subscribe(
-        [this](const std::shared_ptr<const cluster::metadata_snapshot>&) { reconcile(); });
+        [this](const std::shared_ptr<const cluster::metadata_snapshot>&) { request_reconcile(); });
     for (size_t i = 0; i < shards_.size(); ++i) {
         periodic_.push_back(std::make_shared<periodic_state>(*shards_[i]));
         schedule_periodic(i);
@@ -148,8 +160,56 @@ void partition_manager::stop() {
     periodic_.clear();
 }
 
+void partition_manager::request_reconcile() {
+    {
+        std::lock_guard lk(reconcile_mu_);
+        ++reconcile_requested_;
+    }
+    boost::asio::post(control_, [this] { reconcile(); });
+}
+
+void partition_manager::when_reconciled(std::function<void()> done) {
+    std::unique_lock lk(reconcile_mu_);
+    if (reconcile_done_ >= reconcile_requested_) {
+        lk.unlock();
+        done();
+        return;
+    }
+    reconcile_waiters_.emplace_back(reconcile_requested_, std::move(done));
+}
+
+boost::asio::awaitable<bool> partition_manager::reconciled(std::chrono::milliseconds timeout) {
+    auto ex = co_await boost::asio::this_coro::executor;
+    auto l = latch::make(ex, 1);
+    when_reconciled([l] { l->count_down(); });
+    auto waiting = l->wait(timeout);
+    const bool ok = co_await std::move(waiting);
+    l->finish();
+    co_return ok;
+}
+
+void partition_manager::finish_reconcile(uint64_t upto) {
+    std::vector<std::function<void()>> ready;
+    {
+        std::lock_guard lk(reconcile_mu_);
+        reconcile_done_ = std::max(reconcile_done_, upto);
+        std::erase_if(reconcile_waiters_, [&](auto& w) {
+            if (w.first > reconcile_done_) return false;
+            ready.push_back(std::move(w.second));
+            return true;
+        });
+    }
+    for (auto& f : ready)
+        f();
+}
+
 void partition_manager::reconcile() {
     std::lock_guard control(control_mu_);
+    uint64_t requested = 0;
+    {
+        std::lock_guard lk(reconcile_mu_);
+        requested = reconcile_requested_;
+    }
     auto latest = metadata_.snapshot();
     const cluster::metadata_snapshot& snap = *latest;
     int64_t now = wall_clock_ms();
@@ -162,9 +222,17 @@ void partition_manager::reconcile() {
         };
         return has(pi.replicas) || has(pi.adding_replicas);
     };
+    struct missing {
+        topic_partition tp;
+        storage::log_config cfg;
+        cluster::partition_info pi;
+    };
     std::vector<std::shared_ptr<partition>> removed;
     std::vector<std::pair<std::shared_ptr<partition>, cluster::partition_info>> states;
+    std::vector<missing> creating;
     {
+        // Only the table itself under the lock (every shard takes it to look partitions up):
+        // no file work here.
         std::unique_lock lock(mu_);
         // Partitions whose topic is gone (deleted, or deleted and recreated with a new id), or
         // that moved to other brokers.
@@ -172,6 +240,7 @@ void partition_manager::reconcile() {
             const cluster::topic_info* t = snap.find_topic(it->first.topic);
             if (!t || it->first.partition >= static_cast<int32_t>(t->partitions.size()) ||
                 !hosted(t->partitions[static_cast<size_t>(it->first.partition)])) {
+                applied_.erase(it->first);
                 removed.push_back(it->second);
                 it = parts_.erase(it);
             } else {
@@ -185,43 +254,69 @@ void partition_manager::reconcile() {
                 topic_partition tp{name, pi.id};
                 auto it = parts_.find(tp);
                 if (it != parts_.end()) {
-                    // Apply config changes on the owner shard.
+                    // Only what changed since the last reconcile goes to the owner shard: a
+                    // metadata change of one partition must not cost every shard a task per
+                    // hosted partition (broker-level config changes reach the logs through the
+                    // periodic refresh).
                     auto p = it->second;
-                    boost::asio::post(*shards_[p->shard], [p, cfg] {
-                        if (!p->removed()) p->log->set_config(cfg);
-                    });
-                    states.emplace_back(p, pi);
+                    applied_state& last = applied_[tp];
+                    if (last.configs != t.configs.all()) {
+                        last.configs = t.configs.all();
+                        boost::asio::post(*shards_[p->shard], [p, cfg] {
+                            if (!p->removed()) p->log->set_config(cfg);
+                        });
+                    }
+                    if (!last.pi || !same_state(*last.pi, pi)) {
+                        last.pi = pi;
+                        states.emplace_back(p, pi);
+                    }
                     continue;
                 }
                 if (pending_removal_.contains(tp)) continue;  // created once the old log is gone
-                auto existing = logs_.get(tp);
-                std::shared_ptr<storage::partition_log> plog = existing;
-                if (!plog) {
-                    auto created = logs_.create(tp, cfg, now);
-                    if (!created) {
-                        log()->error("cannot create log for {}: {}", tp.dir_name(),
-                                     created.error().message);
-                        continue;
-                    }
-                    plog = *created;
-                } else {
-                    plog->set_config(cfg);
-                }
-                // Single replica: everything in the log is committed. A replica keeps its
-                // checkpointed high watermark; the leader advances it as the ISR catches up.
-                if (!snap.cluster_mode) plog->set_high_watermark(plog->log_end_offset());
-                auto p = std::make_shared<partition>(
-                    tp, shard_of(tp), std::move(plog), self_id_,
-                    [this](partition& part, std::vector<int32_t> isr, const char* why) {
-                        request_isr_change(part, std::move(isr), why);
-                    });
-                // Single node: usable at once (a handler may append before the post below runs).
-                if (!snap.cluster_mode) p->make_sole_leader(pi.leader_epoch);
-                parts_.emplace(tp, p);
-                states.emplace_back(p, pi);
+                creating.push_back({std::move(tp), cfg, pi});
             }
         }
     }
+    // Creating logs (about 7 fsyncs each) runs here, on the control thread, without the table
+    // lock; new partitions are published in steps so a big CreateTopics serves its first
+    // partitions while the rest are created.
+    constexpr size_t kPublishStep = 256;
+    std::vector<std::shared_ptr<partition>> fresh;
+    auto publish = [&] {
+        std::unique_lock lock(mu_);
+        for (auto& p : fresh)
+            parts_.emplace(p->tp, p);
+        fresh.clear();
+    };
+    for (auto& c : creating) {
+        std::shared_ptr<storage::partition_log> plog = logs_.get(c.tp);
+        if (!plog) {
+            auto created = logs_.create(c.tp, c.cfg, now);
+            if (!created) {
+                log()->error("cannot create log for {}: {}", c.tp.dir_name(),
+                             created.error().message);
+                continue;
+            }
+            plog = *created;
+        } else {
+            plog->set_config(c.cfg);  // not published yet: no shard uses it
+        }
+        // Single replica: everything in the log is committed. A replica keeps its checkpointed
+        // high watermark; the leader advances it as the ISR catches up.
+        if (!snap.cluster_mode) plog->set_high_watermark(plog->log_end_offset());
+        auto p = std::make_shared<partition>(
+            c.tp, shard_of(c.tp), std::move(plog), self_id_,
+            [this](partition& part, std::vector<int32_t> isr, const char* why) {
+                request_isr_change(part, std::move(isr), why);
+            });
+        // Single node: usable at once (a handler may append before the post below runs).
+        if (!snap.cluster_mode) p->make_sole_leader(c.pi.leader_epoch);
+        applied_[c.tp] = {c.pi, latest->find_topic(c.tp.topic)->configs.all()};
+        fresh.push_back(p);
+        states.emplace_back(std::move(p), c.pi);
+        if (fresh.size() >= kPublishStep) publish();
+    }
+    publish();
     for (auto& [p, pi] : states) {
         boost::asio::post(*shards_[p->shard], [this, p = p, pi = pi] { apply_state(p, pi); });
     }
@@ -229,20 +324,28 @@ void partition_manager::reconcile() {
     for (auto& p : removed) {
         pending_removal_.insert(p->tp);
         if (fetchers_) fetchers_->unfollow(p->tp);
+        // The owner shard stops using the log; the removal itself (a rename and a directory
+        // fsync) runs back here on the control thread.
         boost::asio::post(*shards_[p->shard], [this, p] {
             p->remove();
-            {
-                std::lock_guard control(control_mu_);
-                if (auto st = logs_.remove(p->tp); !st)
-                    log()->error("cannot remove log {}: {}", p->tp.dir_name(), st.error().message);
-                else
-                    log()->info("removed log {}", p->tp.dir_name());
-                pending_removal_.erase(p->tp);
-            }
-            // A topic recreated under the same name meanwhile gets its fresh log now.
-            reconcile();
+            boost::asio::post(control_, [this, p] {
+                {
+                    std::lock_guard control(control_mu_);
+                    if (auto st = logs_.remove(p->tp); !st)
+                        log()->error("cannot remove log {}: {}", p->tp.dir_name(),
+                                     st.error().message);
+                    else
+                        log()->info("removed log {}", p->tp.dir_name());
+                    pending_removal_.erase(p->tp);
+                }
+                // A topic recreated under the same name meanwhile gets its fresh log now.
+                reconcile();
+            });
         });
     }
+    // Waiters are released once no removal is pending (a topic deleted and recreated is
+    // reconciled when its new log exists).
+    if (pending_removal_.empty()) finish_reconcile(requested);
 }
 
 void partition_manager::apply_state(const std::shared_ptr<partition>& p,
@@ -318,11 +421,14 @@ void partition_manager::run_periodic(size_t shard) {
     int64_t now = wall_clock_ms();
     bool retention =
         now - st->last_retention_ms >= config_.get_int("log.retention.check.interval.ms");
-    bool checkpoint = now - st->last_checkpoint_ms >= kCheckpointIntervalMs;
+    if (!st->checkpoint_from && now - st->last_checkpoint_ms >= kCheckpointIntervalMs) {
+        st->last_checkpoint_ms = now;
+        st->checkpoint_from = topic_partition{};  // a new pass, from the first partition
+    }
+    bool checkpoint = st->checkpoint_from.has_value();
     bool compaction = config_.get_bool("log.cleaner.enable") &&
                       now - st->last_compaction_ms >= config_.get_int("log.cleaner.backoff.ms");
     if (retention) st->last_retention_ms = now;
-    if (checkpoint) st->last_checkpoint_ms = now;
     if (compaction) st->last_compaction_ms = now;
     auto snap = metadata_.snapshot();
     for (const auto& p : all()) {
@@ -337,9 +443,15 @@ void partition_manager::run_periodic(size_t shard) {
             if (r && *r > 0)
                 log()->info("retention deleted {} segments of {}", *r, p->tp.dir_name());
         }
-        if (checkpoint) lg.checkpoint();
+        if (checkpoint && !(p->tp < *st->checkpoint_from)) {
+            if (logs_.background_backlog() >= kMaxBackgroundBacklog) {
+                st->checkpoint_from = p->tp;  // the queue is full: continue here next time
+                checkpoint = false;
+            } else {
+                lg.checkpoint();
+            }
+        }
         if (compaction && lg.config().cleanup_compact) {
-            std::lock_guard control(control_mu_);
             auto* ctx = shards_[shard];
             logs_.schedule_compaction(p->log, now, [ctx, p](std::function<void()> install) {
                 boost::asio::post(*ctx, [p, install = std::move(install)] {
@@ -348,6 +460,7 @@ void partition_manager::run_periodic(size_t shard) {
             });
         }
     }
+    if (checkpoint) st->checkpoint_from.reset();  // the pass is complete
 }
 
 }  // namespace rill::broker

@@ -7,10 +7,14 @@
 //
 // Lifecycle: start() loads every log on disk, creates the logs metadata names but disk lacks,
 // and removes logs of topics that no longer exist. Afterwards a metadata listener keeps the
-// logs in step with topic creation, deletion, partition increases and config changes.
+// logs in step with topic creation, deletion, partition increases and config changes: it
+// queues a reconcile on the control thread, which creates and removes logs (their fsyncs never
+// run on a shard) and holds the table lock only to change the table; when_reconciled() tells
+// a creating request when its logs exist.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -67,6 +71,14 @@ class partition_manager {
     // Any thread: the partition, or nullptr when not hosted here.
     std::shared_ptr<partition> find(const topic_partition& tp) const;
     std::vector<std::shared_ptr<partition>> all() const;
+
+    // Any thread: `done` runs (on the control thread, or at once) when every metadata snapshot
+    // published before the call has been reconciled: its partitions' logs created or removed.
+    void when_reconciled(std::function<void()> done);
+    // Resumes the calling coroutine on its executor once when_reconciled() fires, or after
+    // `timeout`: true when reconciled. For handlers that create partitions (CreateTopics,
+    // CreatePartitions, auto-creation) so that the logs exist when they answer.
+    boost::asio::awaitable<bool> reconciled(std::chrono::milliseconds timeout);
 
     boost::asio::io_context& shard(size_t i) { return *shards_[i]; }
     size_t shard_count() const { return shards_.size(); }
@@ -137,10 +149,16 @@ class partition_manager {
         co_await done->wait();
     }
 
-    // Brings the partitions in line with the newest metadata snapshot. The snapshot is read
-    // under control_mu_, so concurrent callers (the metadata writer's thread, a shard finishing
-    // a removal) never apply an older snapshot after a newer one.
+    // Brings the partitions in line with the newest metadata snapshot. Runs on the control
+    // thread (or start()'s thread), never on a shard: creating a log costs fsyncs. The
+    // snapshot is read under control_mu_, so concurrent callers never apply an older snapshot
+    // after a newer one. The table lock mu_ is held only to read and change the table.
     void reconcile();
+    // Any thread (the metadata listener): counts a reconcile request, runs it on the control
+    // thread.
+    void request_reconcile();
+    // Releases the when_reconciled() waiters of requests up to `upto`.
+    void finish_reconcile(uint64_t upto);
     // Owner shard: applies a partition's metadata (leader, epoch, replicas, ISR) and
     // starts or stops following.
     void apply_state(const std::shared_ptr<partition>& p, const cluster::partition_info& pi);
@@ -167,6 +185,17 @@ class partition_manager {
     mutable std::shared_mutex mu_;
     std::map<topic_partition, std::shared_ptr<partition>> parts_;
     std::set<topic_partition> pending_removal_;  // guarded by control_mu_
+    // What reconcile() last sent each hosted partition's owner shard (guarded by control_mu_).
+    struct applied_state {
+        std::optional<cluster::partition_info> pi;
+        std::map<std::string, std::string> configs;  // the topic's overrides
+    };
+    std::map<topic_partition, applied_state> applied_;
+
+    std::mutex reconcile_mu_;  // guards the three below (never held across file work)
+    uint64_t reconcile_requested_ = 0;
+    uint64_t reconcile_done_ = 0;
+    std::vector<std::pair<uint64_t, std::function<void()>>> reconcile_waiters_;
 
     struct periodic_state;
     std::vector<std::shared_ptr<periodic_state>> periodic_;

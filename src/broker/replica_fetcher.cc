@@ -1,12 +1,14 @@
 #include "broker/replica_fetcher.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "common/clock.h"
 #include "common/logging.h"
 #include "net/client.h"
 #include "protocol/generated/fetch.h"
 #include "protocol/generated/offset_for_leader_epoch.h"
+#include "protocol/record_batch_header.h"
 
 namespace rill::broker {
 
@@ -23,9 +25,18 @@ std::shared_ptr<spdlog::logger> log() {
 
 constexpr int16_t kFetchVersion = 12;                // flexible, names topics by name
 constexpr int16_t kOffsetForLeaderEpochVersion = 4;  // replica_id, current_leader_epoch
-constexpr int64_t kRetryBackoffMs = 500;
+
+// replica.fetch.backoff.ms: the pause after a failed fetch, resync or append of a partition
+// (and between connection attempts), so that a partition that keeps failing costs one attempt
+// per back-off, not a busy loop.
+int64_t backoff_ms(broker_config& config) {
+    return config.get_int("replica.fetch.backoff.ms");
+}
 
 }  // namespace
+
+// True until the background work of a truncation finished (partition_log::truncate_*_async).
+using truncation_flag = std::atomic<bool>;
 
 struct replica_fetchers::fetcher {
     struct followed {
@@ -34,6 +45,9 @@ struct replica_fetchers::fetcher {
         bool resync = true;  // ask the leader where our latest epoch ends, truncate, then fetch
         int64_t fetch_offset = -1;
         int64_t retry_at_ms = 0;
+        // Set while a truncation of the log is being made durable in the background; the
+        // partition is neither resynchronised nor fetched until it is.
+        std::shared_ptr<truncation_flag> truncating;
     };
 
     fetcher(asio::io_context& c, int32_t leader_id, int32_t self_id)
@@ -75,7 +89,8 @@ struct resync_item {
     int16_t error = 0;
     int32_t leader_answer_epoch = -1;
     int64_t leader_end_offset = -1;
-    int64_t fetch_offset = -1;  // set when resynchronised
+    int64_t fetch_offset = -1;                    // set when resynchronised
+    std::shared_ptr<truncation_flag> truncating;  // set when the log was truncated
 };
 
 // One partition's share of a Fetch response.
@@ -88,17 +103,37 @@ struct fetch_job {
     int64_t next_offset = -1;  // set when the partition may fetch on
     bool resync = false;
     bool backoff = false;
+    std::shared_ptr<truncation_flag> truncating;  // set when the log was truncated
 };
+
+bool busy(const fetcher::followed& fp) {
+    return fp.truncating && fp.truncating->load(std::memory_order_acquire);
+}
+
+// The `done` of a truncate_*_async of `p`'s log: the background thread posts the result to
+// the owner shard (which takes the log offline on failure), then clears the returned flag.
+std::pair<storage::partition_log::truncation_done, std::shared_ptr<truncation_flag>>
+truncation_callback(partition_manager& pm, std::shared_ptr<partition> p) {
+    auto flag = std::make_shared<truncation_flag>(true);
+    auto* owner = &pm.shard(p->shard);
+    auto done = [owner, p = std::move(p), flag](const storage::status& st) {
+        boost::asio::post(*owner, [p, flag, st] {
+            if (!p->removed()) p->log->complete_truncation(st);
+            flag->store(false, std::memory_order_release);
+        });
+    };
+    return {std::move(done), std::move(flag)};
+}
 
 bool still_follows(const partition& p, int32_t leader, int32_t epoch) {
     return !p.removed() && p.leader_id() == leader && p.leader_epoch() == epoch &&
            p.leader_id() != p.self;
 }
 
-awaitable<void> resync(fetcher& f, partition_manager& pm) {
+awaitable<void> resync(fetcher& f, partition_manager& pm, broker_config& config) {
     std::vector<resync_item> items;
     for (auto& [tp, fp] : f.parts) {
-        if (!fp.resync || fp.retry_at_ms > wall_clock_ms()) continue;
+        if (!fp.resync || fp.retry_at_ms > wall_clock_ms() || busy(fp)) continue;
         resync_item it;
         it.part = fp.part;
         it.leader = f.leader;
@@ -146,7 +181,7 @@ awaitable<void> resync(fetcher& f, partition_manager& pm) {
                         it.leader_end_offset = rp.end_offset;
                     }
     }
-    auto truncate = [](partition& p, resync_item& it) {
+    auto truncate = [&pm](partition& p, resync_item& it) {
         if (!it.current || !still_follows(p, it.leader, it.epoch)) return;
         if (!it.local_epoch) {
             it.fetch_offset = p.log->log_end_offset();
@@ -167,11 +202,13 @@ awaitable<void> resync(fetcher& f, partition_manager& pm) {
                 target = std::min(target, mine->second);
         }
         if (target < leo) {
-            if (auto st = lg.truncate_to(target); !st) {
+            auto [done, flag] = truncation_callback(pm, it.part);
+            if (auto st = lg.truncate_to_async(target, std::move(done)); !st) {
                 log()->error("{}: cannot truncate to {}: {}", p.tp.dir_name(), target,
                              st.error().message);
                 return;
             }
+            it.truncating = std::move(flag);
             log()->info(
                 "{}: truncated divergent tail {} -> {} (leader {} epoch {} ends at {} for our "
                 "epoch {})",
@@ -188,13 +225,42 @@ awaitable<void> resync(fetcher& f, partition_manager& pm) {
         if (found == f.parts.end() || found->second.part != it.part ||
             found->second.leader_epoch != it.epoch)
             continue;
+        if (it.truncating) found->second.truncating = std::move(it.truncating);
         if (it.fetch_offset >= 0) {
             found->second.resync = false;
             found->second.fetch_offset = it.fetch_offset;
         } else {
-            found->second.retry_at_ms = now + kRetryBackoffMs;
+            found->second.retry_at_ms = now + backoff_ms(config);
         }
     }
+}
+
+// Appends the leader's batches. A follower whose log is empty at an offset inside the first
+// batch (it restarted at the leader's log start, which DeleteRecords put inside a batch) gets
+// that whole batch: it restarts its log at the batch's base offset and appends it, as Kafka's
+// Partition.appendRecordsToFollowerOrFutureReplica does. The log start then follows the
+// leader's on this same fetch.
+storage::result<storage::append_result> append_from_leader(partition_manager& pm, fetch_job& job,
+                                                           std::span<const uint8_t> view) {
+    partition& p = *job.part;
+    auto& lg = *p.log;
+    auto r = lg.append_replicated(view, wall_clock_ms());
+    if (r || r.error().code != storage::errc::offset_out_of_range) return r;
+    auto h = protocol::parse_batch_header(view);
+    const int64_t leo = lg.log_end_offset();
+    if (!h || leo != lg.log_start_offset() || h->base_offset >= leo || h->last_offset() < leo)
+        return r;
+    // The batch is appended at once (the leader would not serve its base offset again); the
+    // next fetch waits until the restart is durable.
+    auto [done, flag] = truncation_callback(pm, job.part);
+    if (auto st = lg.truncate_fully_and_start_at_async(h->base_offset, std::move(done)); !st)
+        return unexpected{st.error()};
+    job.truncating = std::move(flag);
+    log()->info(
+        "{}: leader {} sent the batch [{}, {}] holding our log start {}; restarted the "
+        "log at its base offset",
+        p.tp.dir_name(), job.leader, h->base_offset, h->last_offset(), leo);
+    return lg.append_replicated(view, wall_clock_ms());
 }
 
 awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& config) {
@@ -211,7 +277,7 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
     const auto partition_max = static_cast<int32_t>(config.get_int("replica.fetch.max.bytes"));
     std::vector<fetch_job> jobs;
     for (auto& [tp, fp] : f.parts) {
-        if (fp.resync || fp.retry_at_ms > now) continue;
+        if (fp.resync || fp.retry_at_ms > now || busy(fp)) continue;
         if (req.topics.empty() || req.topics.back().topic != tp.topic)
             req.topics.emplace_back().topic = tp.topic;
         auto& rp = req.topics.back().partitions.emplace_back();
@@ -236,7 +302,7 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
     if (!resp) co_return;  // reconnects on the next pass
     if (resp->error_code != 0) {
         log()->warn("fetch from broker {} failed: error {}", f.leader, resp->error_code);
-        co_await pause(f, kRetryBackoffMs);
+        co_await pause(f, backoff_ms(config));
         co_return;
     }
     for (auto& t : resp->responses)
@@ -245,7 +311,7 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
                 if (!job.data && job.part->tp.topic == t.topic &&
                     job.part->tp.partition == pd.partition_index)
                     job.data = &pd;
-    auto apply = [](partition& p, fetch_job& job) {
+    auto apply = [&pm](partition& p, fetch_job& job) {
         if (!job.data || !still_follows(p, job.leader, job.epoch)) return;
         auto& lg = *p.log;
         if (lg.log_end_offset() != job.fetch_offset) {  // changed meanwhile: start over
@@ -257,11 +323,12 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
         if (err == error_code::none) {
             auto view = d.records.view();
             if (!view.empty()) {
-                auto r = lg.append_replicated(view, wall_clock_ms());
+                auto r = append_from_leader(pm, job, view);
                 if (!r) {
                     log()->error("{}: cannot append batches from leader {} at offset {}: {}",
                                  p.tp.dir_name(), job.leader, job.fetch_offset, r.error().message);
                     job.resync = true;
+                    job.backoff = true;  // replica.fetch.backoff.ms before trying again
                     return;
                 }
             }
@@ -280,12 +347,16 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
         if (err == error_code::offset_out_of_range) {
             if (job.fetch_offset < d.log_start_offset) {
                 // The leader deleted what we would fetch next: start over at its log start.
-                if (auto st = lg.truncate_fully_and_start_at(d.log_start_offset); !st) {
+                auto [done, flag] = truncation_callback(pm, job.part);
+                if (auto st =
+                        lg.truncate_fully_and_start_at_async(d.log_start_offset, std::move(done));
+                    !st) {
                     log()->error("{}: cannot restart at {}: {}", p.tp.dir_name(),
                                  d.log_start_offset, st.error().message);
                     job.backoff = true;
                     return;
                 }
+                job.truncating = std::move(flag);
                 log()->info("{}: behind the leader's log start; restarted at {}", p.tp.dir_name(),
                             d.log_start_offset);
                 job.next_offset = lg.log_end_offset();
@@ -304,9 +375,10 @@ awaitable<void> fetch_once(fetcher& f, partition_manager& pm, broker_config& con
         if (found == f.parts.end() || found->second.part != job.part ||
             found->second.leader_epoch != job.epoch)
             continue;
+        if (job.truncating) found->second.truncating = std::move(job.truncating);
         if (job.next_offset >= 0) found->second.fetch_offset = job.next_offset;
         if (job.resync) found->second.resync = true;
-        if (job.backoff) found->second.retry_at_ms = after + kRetryBackoffMs;
+        if (job.backoff) found->second.retry_at_ms = after + backoff_ms(config);
     }
 }
 
@@ -332,12 +404,12 @@ awaitable<void> run_fetcher(std::shared_ptr<fetcher> f, partition_manager& pm,
                 }
             }
             if (!ok) {
-                co_await pause(*f, kRetryBackoffMs);
+                co_await pause(*f, backoff_ms(config));
                 continue;
             }
             f->warned = false;
         }
-        auto resyncing = resync(*f, pm);
+        auto resyncing = resync(*f, pm, config);
         co_await std::move(resyncing);
         if (f->stopped) break;
         auto fetching = fetch_once(*f, pm, config);

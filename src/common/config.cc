@@ -350,6 +350,8 @@ const std::vector<config_def>& broker_defs() {
          0, kI32Max},
         {"replica.fetch.wait.max.ms", T::int32, "500", "Follower fetch long-poll time.", 0,
          kI32Max},
+        {"replica.fetch.backoff.ms", T::int32, "1000",
+         "Pause after a follower's fetch of a partition failed.", 0, kI32Max},
         {"auto.leader.rebalance.enable", T::boolean, "true",
          "Move leadership back to preferred replicas."},
         {"leader.imbalance.check.interval.seconds", T::int64, "300",

@@ -81,7 +81,8 @@ class log_manager {
 
     // Compaction of one log: prepares on the calling (owner) thread, runs on the cleaner
     // thread, then calls `post(install)`; `post` must run `install` on the owner executor.
-    // False when nothing is cleanable now.
+    // False when nothing is cleanable now. Unlike the methods above, callable from the log's
+    // owner executor (it only uses the log and the thread-safe cleaner queue).
     bool schedule_compaction(const std::shared_ptr<partition_log>& log, int64_t now_ms,
                              std::function<void(std::function<void()>)> post);
 
@@ -90,6 +91,8 @@ class log_manager {
 
     flusher& log_flusher() { return *flusher_; }
     task_runner background();
+    // Any thread: tasks waiting on the background thread (checkpoints, snapshots, removals).
+    size_t background_backlog() const { return background_->pending(); }
     const std::vector<std::string>& log_dirs() const { return cfg_.log_dirs; }
 
   private:

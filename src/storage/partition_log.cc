@@ -421,6 +421,7 @@ status partition_log::finish_truncation(bool drop_all_snapshots) {
     const auto& active = segments_.active();
     flush_->set_active(active->log_file(), {});
     flush_->reset_after_truncation(leo_, flush_->durable());
+    if (deferred_done_) return defer_truncation(drop_all_snapshots);
     // Make the cut durable: the active (cut) segment, the renames, then everything else the
     // flusher still had to sync (so the recovery point can be LEO).
     status s = active->sync();

@@ -141,6 +141,21 @@ class partition_log {
     // shutting_down, log_offline, io_error (the log goes offline).
     status truncate_fully_and_start_at(int64_t offset);
 
+    // Non-blocking truncations, for owner executors that must not block (the broker's shards).
+    // The same cut as truncate_to / truncate_fully_and_start_at, done when the call returns
+    // (files cut and renamed, in-memory and producer state as after the blocking variant); the
+    // work that makes it durable (fdatasync of the cut segment and of everything unsynced, the
+    // directory fsync, removal of producer snapshots past the cut, the partition and
+    // leader-epoch checkpoints) runs on the background runner, after every task queued before
+    // it, so no older checkpoint or snapshot can overwrite it. On success `done(st)` runs once,
+    // on the background thread when that work finished (inline when nothing had to be cut):
+    // post it to the owner executor and call complete_truncation(st) there, which takes the
+    // log offline when st failed. On an error return `done` is never called.
+    using truncation_done = std::function<void(const status&)>;
+    status truncate_to_async(int64_t offset, truncation_done done);
+    status truncate_fully_and_start_at_async(int64_t offset, truncation_done done);
+    void complete_truncation(const status& st);
+
     // Whole batches starting with the one holding `offset`, while their last offset <
     // upper_bound (pass the high watermark, LSO, or log_end_offset() for replicas), within
     // max_bytes except that the first batch is always returned whole. Empty when offset ==
@@ -288,6 +303,9 @@ class partition_log {
     // Commits a truncation: syncs, resets flush state, writes checkpoints (waited for).
     status finish_truncation(bool drop_all_snapshots);
     status write_checkpoints_and_wait(bool drop_all_snapshots);
+    // truncate_*_async: finish_truncation's durability work, handed to the background runner
+    // with deferred_done_ (partition_log_truncation.cc).
+    status defer_truncation(bool drop_all_snapshots);
 
     // Shared with the background tasks of this log: they run under `mu` and skip once
     // `retired`.
@@ -312,6 +330,7 @@ class partition_log {
     int64_t unflushed_messages_ = 0;
     int64_t first_unflushed_ms_ = -1;
     std::optional<error> offline_;
+    truncation_done deferred_done_;  // set while a truncate_*_async runs its cut
     std::function<std::optional<int64_t>()> lso_hook_;
     open_info open_info_;
     bool compaction_running_ = false;

@@ -21,6 +21,11 @@ void task_queue::post(std::function<void()> task) {
     cv_.notify_one();
 }
 
+size_t task_queue::pending() const {
+    std::lock_guard lk(mu_);
+    return q_.size();
+}
+
 void task_queue::drain() {
     std::unique_lock lk(mu_);
     idle_cv_.wait(lk, [&] { return q_.empty() && !busy_; });

@@ -18,13 +18,16 @@ class task_queue {
     task_queue& operator=(const task_queue&) = delete;
 
     void post(std::function<void()> task);
+    // Tasks queued and not yet started (producers of optional work, e.g. periodic checkpoints,
+    // hold back while it is large: that is what bounds the queue).
+    size_t pending() const;
     // Blocks until every task posted before the call has run.
     void drain();
 
   private:
     void run();
 
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::condition_variable cv_;
     std::condition_variable idle_cv_;
     std::deque<std::function<void()>> q_;

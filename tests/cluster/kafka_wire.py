@@ -1,7 +1,7 @@
 """Tiny raw Kafka protocol client for the requests the cluster tests send to one specific broker
 (confluent_kafka 1.7 has no AlterPartitionReassignments and always picks a broker itself):
 Metadata v5, FindCoordinator v0, AlterPartitionReassignments v0 and ListPartitionReassignments v0
-(both flexible). Only what the tests need is encoded/decoded."""
+(both flexible), DeleteRecords v1, ListOffsets v7. Only what the tests need is encoded/decoded."""
 
 import socket
 import struct
@@ -195,19 +195,31 @@ class KafkaConnection:
         return r.i16(), low
 
     def list_offsets(self, topic, partition, timestamp, isolation_level=0):
-        """ListOffsets v7 (flexible; -3 = max timestamp) for one partition:
-        (error_code, offset, timestamp)."""
+        """ListOffsets v7 (flexible) for one partition and one timestamp (-1 latest, -2
+        earliest, -3 max timestamp, else by timestamp): (error_code, offset, timestamp)."""
         part = i32(partition) + i32(-1) + struct.pack(">q", timestamp) + NO_TAGS
-        topic_enc = compact_string(topic) + compact_array([part], lambda b: b) + NO_TAGS
-        body = i32(-1) + i8(isolation_level) + compact_array([topic_enc], lambda b: b) + NO_TAGS
+        body = (i32(-1) + i8(isolation_level) +
+                compact_array([topic], lambda t: compact_string(t) +
+                              compact_array([part], lambda p: p) + NO_TAGS) + NO_TAGS)
         r = self.request(LIST_OFFSETS, 7, body, flexible=True)
         r.i32()  # throttle
-        r.uvarint()  # topics + 1
-        r.compact_string()
-        r.uvarint()  # partitions + 1
-        r.i32()  # partition index
-        err, ts, offset = r.i16(), r.i64(), r.i64()
-        return err, offset, ts
+        out = []
+
+        def dec_part():
+            r.i32()  # partition index
+            err, ts, off = r.i16(), r.i64(), r.i64()
+            r.i32()  # leader epoch
+            r.tags()
+            out.append((err, off, ts))
+
+        def dec_topic():
+            r.compact_string()
+            r.compact_array(dec_part)
+            r.tags()
+
+        r.compact_array(dec_topic)
+        r.tags()
+        return out[0]
 
     def find_coordinator(self, group):
         """(error_code, node_id, host, port) of the group's coordinator."""

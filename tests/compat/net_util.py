@@ -1,6 +1,7 @@
-"""Raw-socket helpers for the network tests (test_overload.py, test_connection_limits.py): Kafka
-frames built by hand, the broker's /metrics as a dict, its RSS, and clients bound to other
-loopback addresses (127.0.0.2, ...) so per-IP limits can be exercised on one machine."""
+"""Raw-socket helpers for the network tests (test_overload.py, test_connection_limits.py,
+test_shard_stalls.py, bench/shard_stall.py): Kafka frames built by hand, the broker's /metrics
+as a dict, its RSS, and clients bound to other loopback addresses (127.0.0.2, ...) so per-IP
+limits can be exercised on one machine."""
 
 import socket
 import struct
@@ -11,6 +12,16 @@ import urllib.request
 def api_versions_v0(correlation_id=1):
     """An ApiVersions v0 request frame (size prefix included), client id null."""
     body = struct.pack(">hhih", 18, 0, correlation_id, -1)
+    return struct.pack(">i", len(body)) + body
+
+
+def create_topics_v4(name, partitions, timeout_ms, correlation_id=7):
+    """A CreateTopics v4 frame for one topic (replication factor 1, no assignments or configs)."""
+    s = name.encode()
+    body = struct.pack(">hhih", 19, 4, correlation_id, -1)
+    body += struct.pack(">i", 1) + struct.pack(">h", len(s)) + s
+    body += struct.pack(">ihii", partitions, 1, 0, 0)
+    body += struct.pack(">ib", timeout_ms, 0)
     return struct.pack(">i", len(body)) + body
 
 

@@ -1,9 +1,11 @@
+#include <chrono>
 #include <set>
 
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/configs.h"
 #include "broker/handlers/handlers.h"
+#include "broker/partition_manager.h"
 
 namespace rill::broker {
 
@@ -11,6 +13,7 @@ task<m::create_topics_response> handle_create_topics(request_context& ctx,
                                                      m::create_topics_request& req) {
     m::create_topics_response resp;
     std::set<std::string> seen;
+    bool created_any = false;
     for (const auto& t : req.topics) {
         m::create_topics_response::creatable_topic_result out;
         out.name = t.name;
@@ -46,6 +49,19 @@ task<m::create_topics_response> handle_create_topics(request_context& ctx,
                                         static_cast<int8_t>(e.source), e.sensitive});
         }
         resp.topics.push_back(std::move(out));
+        created_any = created_any || !req.validate_only;
+    }
+    // The logs are created off the shards (partition_manager::reconcile); answer once they
+    // exist, as Kafka answers once the new partitions have leaders. Past timeout_ms the topics
+    // still get created, but the answer is REQUEST_TIMED_OUT (Kafka's DelayedCreatePartitions).
+    if (created_any && req.timeout_ms > 0) {
+        auto waiting = ctx.b.partitions().reconciled(std::chrono::milliseconds(req.timeout_ms));
+        if (!co_await std::move(waiting))
+            for (auto& out : resp.topics)
+                if (out.error_code == 0) {
+                    out.error_code = wire(error_code::request_timed_out);
+                    out.error_message = "Timed out waiting for the partitions to be created.";
+                }
     }
     co_return resp;
 }

@@ -1,8 +1,11 @@
 // Consumer-group APIs: thin adapters onto coordinator::group_coordinator, which owns the
 // state machine and the __consumer_offsets records.
+#include <chrono>
+
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
+#include "broker/partition_manager.h"
 #include "broker/topics.h"
 #include "coordinator/group_coordinator.h"
 
@@ -72,6 +75,16 @@ coordinator_answer find(request_context& ctx, const std::string& key, int8_t key
     return a;
 }
 
+// Single node: a __consumer_offsets just created gets its logs off the shards; answer once they
+// exist, so the coordinator can serve the group at once (bounded).
+task<void> wait_offsets_logs(request_context& ctx) {
+    auto snap = ctx.b.metadata().snapshot();
+    if (snap->cluster_mode || !snap->find_topic(coordinator::kOffsetsTopic)) co_return;
+    if (ctx.b.partitions().find({coordinator::kOffsetsTopic, 0})) co_return;
+    auto waiting = ctx.b.partitions().reconciled(std::chrono::seconds(10));
+    co_await std::move(waiting);
+}
+
 }  // namespace
 
 task<m::find_coordinator_response> handle_find_coordinator(request_context& ctx,
@@ -88,9 +101,13 @@ task<m::find_coordinator_response> handle_find_coordinator(request_context& ctx,
             c.error_code = wire(a.error);
             c.error_message = a.message;
         }
+        auto waiting = wait_offsets_logs(ctx);
+        co_await std::move(waiting);
         co_return resp;
     }
     auto a = find(ctx, req.key, ctx.api_version >= 1 ? req.key_type : 0);
+    auto waiting = wait_offsets_logs(ctx);
+    co_await std::move(waiting);
     resp.error_code = wire(a.error);
     resp.error_message = a.message;
     resp.node_id = a.node_id;

@@ -1,9 +1,17 @@
+#include <chrono>
+
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
+#include "broker/partition_manager.h"
 #include "broker/topics.h"
 
 namespace rill::broker {
+namespace {
+
+constexpr std::chrono::milliseconds kAutoCreateWait{10000};
+
+}  // namespace
 
 task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_request& req) {
     const int16_t v = ctx.api_version;
@@ -26,6 +34,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
     // v0-3 have no flag and auto-create whenever the broker allows it.
     bool may_create = (v < 4 || req.allow_auto_topic_creation) &&
                       ctx.b.config().get_bool("auto.create.topics.enable");
+    bool created_any = false;
     for (const auto& rt : *req.topics) {
         m::metadata_response::metadata_response_topic out;
         if (!rt.name) {  // v10+: lookup by topic id
@@ -51,12 +60,20 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
             out.error_code = wire(error_code::unknown_topic_or_partition);
         } else {
             auto created = auto_create_topic(ctx.b, name);
-            if (created)
+            if (created) {
                 out = describe_topic(*created, *ctx.b.metadata().snapshot());
-            else
+                created_any = true;
+            } else {
                 out.error_code = wire(created.error());
+            }
         }
         resp.topics.push_back(std::move(out));
+    }
+    // Auto-created partitions get their logs off the shards: answer once they exist, so the
+    // client's first produce finds them (bounded; a slow creation only delays the answer).
+    if (created_any) {
+        auto waiting = ctx.b.partitions().reconciled(kAutoCreateWait);
+        co_await std::move(waiting);
     }
     co_return resp;
 }
