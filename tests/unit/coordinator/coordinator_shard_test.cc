@@ -494,5 +494,43 @@ TEST_F(CoordinatorShardTest, DeleteGroupAppliesOnceCommitted) {
     EXPECT_EQ(r, error_code::group_id_not_found);
 }
 
+TEST_F(CoordinatorShardTest, StaticMemberRejoinIsAnsweredOnceItsNewIdIsCommitted) {
+    auto r = join_req();
+    r.group_instance_id = "instance-1";
+    auto j = join(r);
+    ASSERT_TRUE(j->has_value());
+    const std::string old_id = (*j)->member_id;
+    const int32_t gen = (*j)->generation_id;
+    sync(old_id, gen, {{old_id, {3}}});
+    ASSERT_EQ(group().state(), group_state::stable);
+
+    log->auto_commit = false;
+    auto again = join(r);  // KIP-345: same instance, same protocols: no rebalance
+    EXPECT_FALSE(again->has_value());
+    log->commit_all();
+    ASSERT_TRUE(again->has_value());
+    EXPECT_EQ((*again)->error_code, 0);
+    const std::string new_id = (*again)->member_id;
+    EXPECT_NE(new_id, old_id);
+    EXPECT_EQ((*again)->generation_id, gen);
+    EXPECT_EQ(group().state(), group_state::stable);
+    EXPECT_EQ(group().find(old_id), nullptr);
+    ASSERT_NE(group().find(new_id), nullptr);
+    EXPECT_EQ(group().find(new_id)->assignment, (protocol::bytes{3}));
+    EXPECT_EQ(heartbeat(old_id, gen), error_code::unknown_member_id);
+    EXPECT_EQ(heartbeat(new_id, gen), error_code::none);
+}
+
+TEST_F(CoordinatorShardTest, LosingLeadershipAnswersWaitingMembers) {
+    auto [a, gen] = stable_group_of_one();
+    auto jb = join(join_req());
+    EXPECT_FALSE(jb->has_value());
+    log->epoch = -1;
+    EXPECT_EQ(heartbeat(a, gen), error_code::not_coordinator);
+    ASSERT_TRUE(jb->has_value());
+    EXPECT_EQ((*jb)->error_code, wire(error_code::not_coordinator));
+    EXPECT_EQ(shard->find_group("g"), nullptr);
+}
+
 }  // namespace
 }  // namespace rill::coordinator
