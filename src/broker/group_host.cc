@@ -1,5 +1,6 @@
 #include "broker/group_host.h"
 
+#include "broker/append.h"
 #include "broker/errors.h"
 
 namespace rill::broker {
@@ -11,12 +12,42 @@ struct watermark_item {
     std::pair<int64_t, int64_t> marks{-1, -1};
 };
 
+// One coordinator write waiting to be committed: replicated to the ISR and, when asked,
+// fsynced. Owner shard only; the first outcome answers.
+struct commit_wait {
+    explicit commit_wait(boost::asio::io_context& io) : timer(io) {}
+    boost::asio::steady_timer timer;
+    std::function<void(error_code)> done;
+    bool replicated = false;
+    bool durable = true;  // false while an fsync is awaited
+
+    void finish(error_code e) {
+        if (!done) return;
+        auto d = std::move(done);
+        done = nullptr;
+        timer.cancel();
+        d(e);
+    }
+    void progress() {
+        if (replicated && durable) finish(error_code::none);
+    }
+};
+
 }  // namespace
 
-coordinator::coordinator_host make_group_host(partition_manager& pm) {
+coordinator::coordinator_host make_group_host(partition_manager& pm, const broker_config& config,
+                                              cluster::metadata_store& metadata) {
     coordinator::coordinator_host h;
     for (size_t i = 0; i < pm.shard_count(); ++i)
         h.shards.push_back(&pm.shard(i));
+    // The offsets topic is written with acks=all (Kafka's coordinator does): its
+    // min.insync.replicas applies to every append, and a write is committed once the whole
+    // ISR has it.
+    auto min_insync = [&config, &metadata]() -> int32_t {
+        auto snap = metadata.snapshot();
+        const auto* t = snap->find_topic(coordinator::kOffsetsTopic);
+        return t ? produce_rules(*t, config).min_insync : 1;
+    };
     h.shard_of = [&pm](const storage::topic_partition& tp) { return pm.shard_of(tp); };
     h.log_of =
         [&pm](const storage::topic_partition& tp) -> std::shared_ptr<storage::partition_log> {
@@ -28,19 +59,43 @@ coordinator::coordinator_host make_group_host(partition_manager& pm) {
         auto p = pm.find(tp);
         return p && p->is_leader() ? p->leader_epoch() : -1;
     };
-    h.append = [&pm](const storage::topic_partition& tp,
-                     protocol::bytes& batch) -> result<int64_t, error_code> {
+    h.append = [&pm, min_insync](const storage::topic_partition& tp,
+                                 protocol::bytes& batch) -> result<int64_t, error_code> {
         auto p = pm.find(tp);
         if (!p) return unexpected(error_code::not_leader_or_follower);
-        auto r = p->append(batch, wall_clock_ms());  // wakes followers; single replica: committed
+        auto r = p->append(batch, wall_clock_ms(), min_insync());
         if (!r) return unexpected(r.error().code);
         return r->base_offset;
     };
-    h.when_replicated = [&pm](const storage::topic_partition& tp, int64_t offset,
-                              std::function<void(error_code)> done) {
+    h.when_committed = [&pm, &config, min_insync](const storage::topic_partition& tp, int64_t end,
+                                                  std::function<void(error_code)> done) {
         auto p = pm.find(tp);
         if (!p) return done(error_code::not_leader_or_follower);
-        p->when_committed(offset, 1, std::move(done));
+        auto& io = pm.shard(p->shard);
+        auto w = std::make_shared<commit_wait>(io);
+        w->done = std::move(done);
+        w->timer.expires_after(
+            std::chrono::milliseconds(config.get_int("offsets.commit.timeout.ms")));
+        w->timer.async_wait([w](const boost::system::error_code& ec) {
+            if (!ec) w->finish(error_code::request_timed_out);
+        });
+        if (config.get_bool("rill.acks.all.fsync")) {
+            w->durable = false;
+            p->log->flush_up_to(end, [w, &io](const storage::status& st) {
+                // Flusher callbacks may run on a flusher thread: back to the owner shard.
+                const bool ok = static_cast<bool>(st);
+                boost::asio::post(io, [w, ok] {
+                    if (!ok) return w->finish(error_code::kafka_storage_error);
+                    w->durable = true;
+                    w->progress();
+                });
+            });
+        }
+        p->when_committed(end, min_insync(), [w](error_code e) {
+            if (e != error_code::none) return w->finish(e);
+            w->replicated = true;
+            w->progress();
+        });
     };
     h.watermarks = [&pm](std::vector<storage::topic_partition> tps)
         -> boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>> {

@@ -1,13 +1,17 @@
 // Connects the group coordinator to this broker's partitions (see
-// coordinator::coordinator_host): owner shards, log access, appends to __consumer_offsets and
-// watermarks for lag.
+// coordinator::coordinator_host): owner shards, log access, appends to __consumer_offsets with
+// acks=all rules, the wait until a write is committed (ISR, fsync, offsets.commit.timeout.ms)
+// and watermarks for lag.
 #pragma once
 
 #include "broker/partition_manager.h"
+#include "cluster/metadata_store.h"
+#include "common/config.h"
 #include "coordinator/group_coordinator.h"
 
 namespace rill::broker {
 
-coordinator::coordinator_host make_group_host(partition_manager& pm);
+coordinator::coordinator_host make_group_host(partition_manager& pm, const broker_config& config,
+                                              cluster::metadata_store& metadata);
 
 }  // namespace rill::broker

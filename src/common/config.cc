@@ -325,6 +325,10 @@ const std::vector<config_def>& broker_defs() {
          "How often expired offsets are removed.", 1, kI64Max},
         {"offset.metadata.max.bytes", T::int32, "4096", "Maximum offset commit metadata size.", 0,
          kI32Max},
+        {"offsets.commit.timeout.ms", T::int32, "5000",
+         "An offset commit (any group coordinator write) waits this long for the ISR of its "
+         "__consumer_offsets partition (and the fsync with rill.acks.all.fsync=true).",
+         1, kI32Max},
         {"transaction.state.log.num.partitions", T::int32, "50",
          "Partitions of __transaction_state.", 1, kI32Max},
         {"transaction.state.log.replication.factor", T::int32, "3",

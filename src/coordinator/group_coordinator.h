@@ -1,19 +1,21 @@
-// The classic consumer-group coordinator (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
-// OffsetCommit/OffsetFetch, ListGroups/DescribeGroups/DeleteGroups/OffsetDelete).
+// The group coordinator: routes each group to the coordinator shard (coordinator_shard.h) of
+// its __consumer_offsets partition and hops to that partition's owner shard.
 //
 // Placement: group G lives on partition P = abs(java_hash(G)) % offsets.topic.num.partitions
-// of `__consumer_offsets`; its state is touched only on P's owner shard, and every state
-// change is written to P in Kafka's own record schemas (GroupMetadataKey/Value,
-// OffsetCommitKey/Value) before it is acknowledged. State is rebuilt from P when the broker
-// starts (COORDINATOR_LOAD_IN_PROGRESS until done).
+// of `__consumer_offsets`; its state is touched only on P's owner shard by P's coordinator
+// shard, which writes every change to P in Kafka's own record schemas (GroupMetadataKey/Value,
+// OffsetCommitKey/Value) and applies it only once committed. State is rebuilt from P when this
+// broker becomes P's leader (COORDINATOR_LOAD_IN_PROGRESS until done).
 //
-// The read-only views below are what the admin endpoint and metrics use; Kafka handlers use
-// the protocol entry points in handlers/*.cc.
+// The protocol entry points take version-neutral requests: the broker's handlers
+// (handlers/groups.cc, handlers/group_offsets.cc) normalize requests and shape responses per
+// version. The read-only views below are what the admin endpoint and metrics use.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "common/asio.h"
 #include "common/config.h"
 #include "common/result.h"
+#include "coordinator/coordinator_shard.h"
 #include "protocol/generated/delete_groups.h"
 #include "protocol/generated/describe_groups.h"
 #include "protocol/generated/error_code.h"
@@ -85,28 +88,25 @@ struct coordinator_host {
     // Owner shard only: the leader epoch of `tp` while this broker leads it, else -1. The
     // coordinator drops a partition's groups when it changes (leadership moved) and reloads.
     std::function<int32_t(const storage::topic_partition&)> leader_epoch_of;
-    // Owner shard only: appends one batch (offsets are stamped in place), advances the high
-    // watermark and wakes fetchers. Returns the base offset or the error.
+    // Owner shard only: appends one batch as leader with acks=all rules (NOT_ENOUGH_REPLICAS
+    // when the ISR is below the offsets topic's min.insync.replicas; offsets are stamped in
+    // place), advances the high watermark and wakes fetchers. The base offset or the error.
     std::function<result<int64_t, protocol::error_code>(const storage::topic_partition&,
                                                         protocol::bytes&)>
         append;
-    // Owner shard only: runs `done` (on the owner shard) once the high watermark of `tp`
-    // reaches `offset` (the ISR has the records below it), or with an error when leadership
-    // is lost first. May run it before returning. Optional (null: no waiting).
+    // Owner shard only: runs `done` (on the owner shard) once every offset below `end` of `tp`
+    // is committed: the high watermark reached it (the whole ISR has it, whatever
+    // min.insync.replicas says) and, with rill.acks.all.fsync=true, it is fsynced. Errors:
+    // leadership lost, the ISR shrank below min.insync.replicas, offsets.commit.timeout.ms
+    // passed. Completions for one partition run in offset order. Null: no waiting.
     std::function<void(const storage::topic_partition&, int64_t,
                        std::function<void(protocol::error_code)>)>
-        when_replicated;
+        when_committed;
     // Any executor: {log start offset, high watermark} of each partition, {-1, -1} when the
     // partition is not hosted here.
     std::function<boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>>(
         std::vector<storage::topic_partition>)>
         watermarks;
-};
-
-// Who sent a request (JoinGroup records it; DescribeGroups shows it).
-struct client_info {
-    std::string client_id;
-    std::string host;
 };
 
 inline constexpr const char* kOffsetsTopic = "__consumer_offsets";
@@ -132,27 +132,31 @@ class group_coordinator {
     // Creates __consumer_offsets when it does not exist yet. Any thread; NONE or the error.
     protocol::error_code ensure_offsets_topic();
 
-    // ---- protocol entry points: any executor; each resumes the caller on its executor ----
+    // ---- protocol entry points: any executor; each resumes the caller on its executor.
+    // Requests are normalized by the handlers (see coordinator_shard.h).
     boost::asio::awaitable<protocol::messages::join_group_response> join_group(
-        protocol::messages::join_group_request req, int16_t version, client_info client);
+        protocol::messages::join_group_request req, join_options opts, client_info client);
     boost::asio::awaitable<protocol::messages::sync_group_response> sync_group(
-        protocol::messages::sync_group_request req, int16_t version);
-    boost::asio::awaitable<protocol::messages::heartbeat_response> heartbeat(
-        protocol::messages::heartbeat_request req, int16_t version);
+        protocol::messages::sync_group_request req);
+    boost::asio::awaitable<protocol::error_code> heartbeat(
+        protocol::messages::heartbeat_request req);
+    // One answer per entry of req.members.
     boost::asio::awaitable<protocol::messages::leave_group_response> leave_group(
-        protocol::messages::leave_group_request req, int16_t version);
+        protocol::messages::leave_group_request req);
     boost::asio::awaitable<protocol::messages::offset_commit_response> offset_commit(
-        protocol::messages::offset_commit_request req, int16_t version);
-    boost::asio::awaitable<protocol::messages::offset_fetch_response> offset_fetch(
-        protocol::messages::offset_fetch_request req, int16_t version);
+        protocol::messages::offset_commit_request req);
+    // The committed offsets of one group; `topics` nullopt: all of them.
+    using fetch_topics = std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>;
+    boost::asio::awaitable<protocol::messages::offset_fetch_response::offset_fetch_response_group>
+    offset_fetch(std::string group_id, fetch_topics topics);
+    // Every group this broker coordinates (error: a partition still loading). Filters are
+    // lower-case state / type names; empty = all.
     boost::asio::awaitable<protocol::messages::list_groups_response> list_groups(
-        protocol::messages::list_groups_request req, int16_t version);
-    boost::asio::awaitable<protocol::messages::describe_groups_response> describe_groups(
-        protocol::messages::describe_groups_request req, int16_t version);
-    boost::asio::awaitable<protocol::messages::delete_groups_response> delete_groups(
-        protocol::messages::delete_groups_request req, int16_t version);
+        std::set<std::string> states, std::set<std::string> types);
+    boost::asio::awaitable<protocol::messages::describe_groups_response::described_group>
+    describe_group_protocol(std::string group_id);
     boost::asio::awaitable<protocol::messages::offset_delete_response> offset_delete(
-        protocol::messages::offset_delete_request req, int16_t version);
+        protocol::messages::offset_delete_request req);
 
     // ---- admin views: any executor; they hop to the owner shards and back ----
     // Every group this broker coordinates, members included.

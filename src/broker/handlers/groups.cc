@@ -1,6 +1,10 @@
-// Consumer-group APIs: thin adapters onto coordinator::group_coordinator, which owns the
-// state machine and the __consumer_offsets records.
+// Consumer-group membership APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+// LeaveGroup, ListGroups, DescribeGroups, DeleteGroups): the version-specific parts (what
+// each request version means, how each response version is shaped) are here; the group state
+// machine is coordinator::group_coordinator's. Offsets: group_offsets.cc.
+#include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "broker/broker.h"
 #include "broker/errors.h"
@@ -118,60 +122,83 @@ task<m::find_coordinator_response> handle_find_coordinator(request_context& ctx,
 
 task<m::join_group_response> handle_join_group(request_context& ctx, m::join_group_request& req) {
     coordinator::client_info ci{ctx.client_id.value_or(""), peer_host(ctx.conn.peer)};
-    auto op = ctx.b.groups().join_group(std::move(req), ctx.api_version, std::move(ci));
+    coordinator::join_options opts;
+    opts.require_known_member_id = ctx.api_version >= 4;  // KIP-394
+    opts.skip_assignment = ctx.api_version >= 9;          // KIP-814
+    if (ctx.api_version == 0) req.rebalance_timeout_ms = req.session_timeout_ms;
+    auto op = ctx.b.groups().join_group(std::move(req), opts, std::move(ci));
     co_return co_await std::move(op);
 }
 
 task<m::sync_group_response> handle_sync_group(request_context& ctx, m::sync_group_request& req) {
-    auto op = ctx.b.groups().sync_group(std::move(req), ctx.api_version);
+    if (ctx.api_version < 5) {  // the protocol type and name are checked from v5 on
+        req.protocol_type.reset();
+        req.protocol_name.reset();
+    }
+    auto op = ctx.b.groups().sync_group(std::move(req));
     co_return co_await std::move(op);
 }
 
 task<m::heartbeat_response> handle_heartbeat(request_context& ctx, m::heartbeat_request& req) {
-    auto op = ctx.b.groups().heartbeat(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
+    auto op = ctx.b.groups().heartbeat(std::move(req));
+    m::heartbeat_response resp;
+    resp.error_code = wire(co_await std::move(op));
+    co_return resp;
 }
 
 task<m::leave_group_response> handle_leave_group(request_context& ctx,
                                                  m::leave_group_request& req) {
-    auto op = ctx.b.groups().leave_group(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
-}
-
-task<m::offset_commit_response> handle_offset_commit(request_context& ctx,
-                                                     m::offset_commit_request& req) {
-    auto op = ctx.b.groups().offset_commit(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
-}
-
-task<m::offset_fetch_response> handle_offset_fetch(request_context& ctx,
-                                                   m::offset_fetch_request& req) {
-    auto op = ctx.b.groups().offset_fetch(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
+    const bool batch = ctx.api_version >= 3;  // KIP-345: several members per request
+    if (!batch) {
+        req.members.clear();
+        req.members.emplace_back().member_id = req.member_id;
+    }
+    auto op = ctx.b.groups().leave_group(std::move(req));
+    auto resp = co_await std::move(op);
+    if (!batch && !resp.members.empty()) {
+        if (resp.error_code == 0) resp.error_code = resp.members[0].error_code;
+        resp.members.clear();
+    }
+    co_return resp;
 }
 
 task<m::list_groups_response> handle_list_groups(request_context& ctx,
                                                  m::list_groups_request& req) {
-    auto op = ctx.b.groups().list_groups(std::move(req), ctx.api_version);
+    auto lower = [](std::string s) {
+        std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+        return s;
+    };
+    std::set<std::string> states, types;
+    if (ctx.api_version >= 4)  // KIP-518
+        for (const auto& s : req.states_filter)
+            states.insert(lower(s));
+    if (ctx.api_version >= 5)  // KIP-848
+        for (const auto& t : req.types_filter)
+            types.insert(lower(t));
+    auto op = ctx.b.groups().list_groups(std::move(states), std::move(types));
     co_return co_await std::move(op);
 }
 
 task<m::describe_groups_response> handle_describe_groups(request_context& ctx,
                                                          m::describe_groups_request& req) {
-    auto op = ctx.b.groups().describe_groups(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
+    m::describe_groups_response resp;
+    for (const auto& id : req.groups) {
+        auto op = ctx.b.groups().describe_group_protocol(id);
+        resp.groups.push_back(co_await std::move(op));
+    }
+    co_return resp;
 }
 
 task<m::delete_groups_response> handle_delete_groups(request_context& ctx,
                                                      m::delete_groups_request& req) {
-    auto op = ctx.b.groups().delete_groups(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
-}
-
-task<m::offset_delete_response> handle_offset_delete(request_context& ctx,
-                                                     m::offset_delete_request& req) {
-    auto op = ctx.b.groups().offset_delete(std::move(req), ctx.api_version);
-    co_return co_await std::move(op);
+    m::delete_groups_response resp;
+    for (const auto& id : req.groups_names) {
+        auto& r = resp.results.emplace_back();
+        r.group_id = id;
+        auto op = ctx.b.groups().delete_group(id);
+        r.error_code = wire(co_await std::move(op));
+    }
+    co_return resp;
 }
 
 }  // namespace rill::broker

@@ -75,7 +75,8 @@ task<m::describe_log_dirs_response> handle_describe_log_dirs(request_context&,
 task<m::describe_producers_response> handle_describe_producers(request_context&,
                                                                m::describe_producers_request&);
 
-// Consumer groups (handlers/groups.cc; the work is done by coordinator::group_coordinator).
+// Consumer groups (handlers/groups.cc and group_offsets.cc: version-specific request and
+// response handling; the work is done by coordinator::group_coordinator).
 task<m::find_coordinator_response> handle_find_coordinator(request_context&,
                                                            m::find_coordinator_request&);
 task<m::join_group_response> handle_join_group(request_context&, m::join_group_request&);
