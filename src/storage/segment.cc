@@ -330,7 +330,7 @@ std::optional<timestamp_scan> segment::plan_timestamp_scan(int64_t ts) const {
     if (auto t = times_.last_before(ts)) {
         if (auto e = offsets_.lookup(t->relative_offset)) start = e->position;
     }
-    return timestamp_scan{log_, start, size_};
+    return timestamp_scan{log_, start, size_, log_path()};
 }
 
 result<std::optional<batch_location>> segment::scan_for_timestamp(const timestamp_scan& s,
@@ -341,9 +341,9 @@ result<std::optional<batch_location>> segment::scan_for_timestamp(const timestam
         if (b.status == scan_status::end) return std::optional<batch_location>{};
         if (b.status == scan_status::io_error) return unexpected{error(errc::io_error, b.reason)};
         if (b.status == scan_status::invalid)
-            return unexpected{
-                error(errc::corrupt, "corrupt batch in " + log_path() + " at position " +
-                                         std::to_string(b.position) + ": " + b.reason)};
+            return unexpected{error(errc::corrupt, "corrupt batch in " + s.path + " at position " +
+                                                       std::to_string(b.position) + ": " +
+                                                       b.reason)};
         if (b.header.max_timestamp >= ts)
             return std::optional<batch_location>(batch_location{b.position, b.header});
     }

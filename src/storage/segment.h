@@ -45,11 +45,12 @@ struct batch_location {
 // segment::plan_timestamp_scan() runs on the owner (in-memory indexes only),
 // segment::scan_for_timestamp() anywhere (blocking preads of [start, end) through the shared
 // file handle, which keeps the file open). Appends only write beyond `end`; a concurrent
-// truncation makes the scan see a short or invalid tail, which reads as "not found".
+// truncation makes the scan see a short tail (not found) or an invalid one (a corrupt error).
 struct timestamp_scan {
     std::shared_ptr<file> log;
     uint64_t start = 0;
     uint64_t end = 0;
+    std::string path;  // for error messages
 };
 
 // A contiguous run of whole batches inside a segment.
