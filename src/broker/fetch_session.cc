@@ -76,9 +76,9 @@ result<fetch_session_cache::lease, fetch_session_cache::acquire_error> fetch_ses
     int32_t id) {
     std::lock_guard lock(mu_);
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) return unexpected(acquire_error::not_found);
+    if (it == sessions_.end()) return unexpected{acquire_error::not_found};
     if (it->second->in_use_.exchange(true, std::memory_order_acquire))
-        return unexpected(acquire_error::in_use);
+        return unexpected{acquire_error::in_use};
     return lease(it->second);
 }
 
