@@ -1,7 +1,9 @@
 #include "protocol/down_convert.h"
+#include <deque>
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -21,11 +23,14 @@ bytes make_batch(int64_t base, int n, compression_codec codec = compression_code
     batch_spec spec;
     spec.codec = codec;
     batch_builder builder(spec);
-    std::vector<header_view> headers = {{"h", b("dropped")}};
+    // The builder keeps views of what it is given until finish(): the bytes live here.
+    const bytes header_value = b("dropped");
+    std::vector<header_view> headers = {{"h", header_value}};
+    std::deque<bytes> keep;
     for (int i = 0; i < n; ++i) {
-        bytes key = b("k" + std::to_string(base + i));
-        bytes value = value_size ? bytes(value_size, uint8_t('a' + i % 26))
-                                 : b("value-" + std::to_string(base + i));
+        const bytes& key = keep.emplace_back(b("k" + std::to_string(base + i)));
+        const bytes& value = keep.emplace_back(value_size ? bytes(value_size, uint8_t('a' + i % 26))
+                                                          : b("value-" + std::to_string(base + i)));
         if (i == 1) {
             builder.append(base_ts + 10 * i, std::nullopt, bytes_view(value), headers);
         } else if (i == 2) {
