@@ -437,6 +437,12 @@ status partition_log::finish_truncation(bool drop_all_snapshots) {
     }
     // Producer state as of the new LEO: newest snapshot <= LEO (newer ones are deleted) plus
     // the batches after it.
+    if (auto r = restore_producers_at_end(fs); !r) return r;
+    producers_.remove_below(log_start_);
+    return {};
+}
+
+status partition_log::restore_producers_at_end(file_system& fs) {
     auto snap = producers_.load_snapshot(fs, opts_.dir, leo_);
     if (!snap) {
         go_offline(snap.error());
@@ -446,7 +452,6 @@ status partition_log::finish_truncation(bool drop_all_snapshots) {
         go_offline(r.error());
         return r;
     }
-    producers_.remove_below(log_start_);
     return {};
 }
 

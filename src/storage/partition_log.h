@@ -285,6 +285,9 @@ class partition_log {
 
     status load(int64_t now_ms);
     status rebuild_producer_state(int64_t from_offset);
+    // Producer state as of the log end: the newest snapshot <= LEO plus the batches after it;
+    // takes the log offline on failure.
+    status restore_producers_at_end(file_system& fs);
     // `bytes` more to append; `pending` of them are already destined for the active segment
     // (append_replicated groups batches), counting it as non-empty.
     bool should_roll(uint64_t bytes, int64_t last_offset, int64_t now_ms,

@@ -43,15 +43,7 @@ status partition_log::defer_truncation(bool drop_all_snapshots) {
     // Producer state as of the new log end, now (reads only). A full truncation cleared it and
     // left an empty log: nothing to rebuild, and the old snapshots go in the background.
     if (!drop_all_snapshots) {
-        auto snap = producers_.load_snapshot(*opts_.fs, opts_.dir, leo_);
-        if (!snap) {
-            go_offline(snap.error());
-            return unexpected{snap.error()};
-        }
-        if (auto r = rebuild_producer_state(snap->value_or(segments_.front()->base_offset())); !r) {
-            go_offline(r.error());
-            return r;
-        }
+        if (auto r = restore_producers_at_end(*opts_.fs); !r) return r;
     }
     producers_.remove_below(log_start_);
 
