@@ -26,8 +26,8 @@ int32_t fetch_session_cache::new_id() {
     std::uniform_int_distribution<int32_t> dist(1, INT32_MAX);
     int32_t id;
     do {
-        id = dist(rd);
-    } while (sessions_.contains(id));
+        id = opt_.id_source ? opt_.id_source() : dist(rd);
+    } while (id <= 0 || sessions_.contains(id));
     return id;
 }
 

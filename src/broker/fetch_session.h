@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,9 @@ struct fetch_session_options {
     size_t max_sessions = 1000;     // max.incremental.fetch.session.cache.slots
     int64_t eviction_ms = 120000;   // idle time after which any new session may evict one
     size_t max_partitions = 10000;  // per session
+    // Tests and fuzzing only: where new ids come from instead of std::random_device, so that a
+    // run can be replayed. The cache still skips ids that are live.
+    std::function<int32_t()> id_source;
 };
 
 class fetch_session_cache {

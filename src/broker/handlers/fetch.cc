@@ -5,6 +5,7 @@
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/fetch_down_convert.h"
+#include "broker/fetch_session_update.h"
 #include "broker/handlers/handlers.h"
 #include "broker/partition_manager.h"
 #include "common/metrics.h"
@@ -101,45 +102,16 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     int32_t replica = v >= 15 ? req.replica_state.replica_id : req.replica_id;
     int64_t now = wall_clock_ms();
 
-    // Session handling (v7+; older versions are always sessionless).
-    fetch_session_cache::lease session;
-    bool incremental = false;
-    if (v >= 7) {
-        if (req.session_id == 0 && req.session_epoch > 0) {
-            resp.error_code = wire(error_code::invalid_fetch_session_epoch);
-            co_return resp;
-        }
-        if (req.session_id != 0 && req.session_epoch <= 0) {
-            // A full fetch naming a session closes it (epoch 0 then opens a new one).
-            sessions.remove(req.session_id);
-        } else if (req.session_id != 0) {
-            auto leased = sessions.acquire(req.session_id);
-            if (!leased) {
-                resp.error_code =
-                    wire(leased.error() == fetch_session_cache::acquire_error::not_found
-                             ? error_code::fetch_session_id_not_found
-                             : error_code::invalid_fetch_session_epoch);
-                co_return resp;
-            }
-            // A request while another one uses the session cannot carry the next epoch
-            // either: both are refused alike, without waiting.
-            if (req.session_epoch != (*leased)->next_epoch) {
-                resp.error_code = wire(error_code::invalid_fetch_session_epoch);
-                co_return resp;
-            }
-            session = std::move(*leased);
-            incremental = true;
-        }
-        if (req.session_epoch == 0) {
-            size_t named_partitions = 0;
-            for (const auto& t : req.topics)
-                named_partitions += t.partitions.size();
-            const bool privileged =
-                replica >= 0 && replica != ctx.b.node_id() && snap->brokers.contains(replica);
-            // Empty: too many partitions or a full cache; answered without a session.
-            session = sessions.create(now, named_partitions, privileged);
-        }
+    // Session handling (fetch_session_update.h; v7+, older versions are always sessionless).
+    const bool privileged =
+        replica >= 0 && replica != ctx.b.node_id() && snap->brokers.contains(replica);
+    session_open opened = open_fetch_session(sessions, req, v, now, privileged);
+    if (opened.error != error_code::none) {
+        resp.error_code = wire(opened.error);
+        co_return resp;
     }
+    fetch_session_cache::lease session = std::move(opened.session);
+    const bool incremental = opened.incremental;
 
     std::vector<fetch_item> items;
     std::set<std::pair<std::string, int32_t>> named;  // partitions this request names
@@ -176,47 +148,26 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     };
 
     if (session) {
-        // Apply the request to the session: forgotten partitions, then added/changed ones.
-        for (const auto& f : req.forgotten_topics_data) {
-            const cluster::topic_info* t =
-                v >= 13 ? snap->find_topic(f.topic_id) : snap->find_topic(f.topic);
-            std::string name = t ? t->name : f.topic;
-            for (int32_t p : f.partitions)
-                session->partitions.erase({name, p});
-        }
-        for (const auto& t : req.topics) {
-            const cluster::topic_info* topic = lookup(t);
-            for (const auto& fp : t.partitions) {
-                if (!topic) {  // reported once, never kept in the session
-                    add_item(nullptr, t.topic, t.topic_id, fp.partition, fp.fetch_offset,
-                             fp.current_leader_epoch, fp.partition_max_bytes, nullptr);
-                    continue;
-                }
-                if (fp.partition < 0 ||
-                    fp.partition >= static_cast<int32_t>(topic->partitions.size())) {
-                    add_item(topic, t.topic, t.topic_id, fp.partition, fp.fetch_offset,
-                             fp.current_leader_epoch, fp.partition_max_bytes, nullptr);
-                    continue;
-                }
-                auto& sp = session->partitions[{topic->name, fp.partition}];
-                sp.topic_id = topic->id;
-                sp.fetch_offset = fp.fetch_offset;
-                sp.max_bytes = fp.partition_max_bytes;
-                sp.current_leader_epoch = fp.current_leader_epoch;
-                named.insert({topic->name, fp.partition});
-            }
-        }
-        if (session->partitions.size() > sessions.options().max_partitions) {
-            sessions.remove(session->id);
+        auto update = update_fetch_session(
+            sessions, *session, req,
+            [&](const std::string& name, const protocol::uuid& id) {
+                return v >= 13 ? snap->find_topic(id) : snap->find_topic(name);
+            },
+            now);
+        if (update.removed) {
             resp.error_code = wire(error_code::fetch_session_id_not_found);
             co_return resp;
         }
+        for (const auto& u : update.once)
+            add_item(u.info, u.topic->topic, u.topic->topic_id, u.partition->partition,
+                     u.partition->fetch_offset, u.partition->current_leader_epoch,
+                     u.partition->partition_max_bytes, nullptr);
+        named = std::move(update.named);
         for (auto& [key, sp] : session->partitions) {
             const cluster::topic_info* topic = snap->find_topic(key.first);
             add_item(topic, key.first, sp.topic_id, key.second, sp.fetch_offset,
                      sp.current_leader_epoch, sp.max_bytes, &sp);
         }
-        session->last_used_ms = now;
     } else {
         for (const auto& t : req.topics)
             for (const auto& fp : t.partitions)
@@ -263,7 +214,7 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
     }
     if (session) {
         resp.session_id = session->id;
-        session->next_epoch = incremental ? next_session_epoch(req.session_epoch) : 1;
+        finish_fetch_session(*session, req, incremental);
     }
 
     // Response-wide max_bytes (v3+), a soft limit: in order, the first partition with data

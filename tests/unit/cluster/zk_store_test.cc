@@ -165,6 +165,13 @@ class ZkStoreTest : public ::testing::Test {
         t.configs = std::move(configs);
         auto r = n(via).store->create_topic(t, false);
         ASSERT_TRUE(r.has_value()) << r.error().message;
+        // The other stores learn of the topic through their watches: wait until every store
+        // has it, so that a test reading another store's view never finds it missing.
+        ASSERT_TRUE(wait_for([&] {
+            return std::all_of(nodes_.begin(), nodes_.end(),
+                               [&](const auto& e) { return e.second->part(topic, 0) != nullptr; });
+        })) << "not every store sees topic "
+            << topic;
     }
 
     std::string chroot_;
