@@ -47,6 +47,7 @@ broker::broker(broker_config& config, cluster::metadata_store& metadata,
     size_t threads = static_cast<size_t>(config.get_int("rill.validation.threads"));
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     validation_pool_ = std::make_unique<work_pool>(threads, "rill-validate");
+    metadata_pool_ = std::make_unique<work_pool>(1, "rill-meta");
 }
 
 awaitable<net::handler_result> broker::handle(const net::connection_info& conn,

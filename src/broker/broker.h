@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "common/asio.h"
@@ -51,6 +53,24 @@ class broker {
     // Threads for CPU-heavy request work kept off the shards (large or compressed produce
     // batches: produce_validation.h).
     work_pool& validation_pool() { return *validation_pool_; }
+    // Runs `f()`, a metadata store write (the embedded store fsyncs its file; the ZooKeeper
+    // store waits for round trips), on the metadata thread, never on a shard; the coroutine
+    // resumes on its own executor with f's result. Writes run one at a time, in order.
+    // GCC 12 rule (docs/architecture.md): pass a named lambda, await in its own statement:
+    //   auto write = [&] { return ctx.b.metadata().create_topic(nt, false); };
+    //   auto op = ctx.b.store_write(write);
+    //   auto r = co_await std::move(op);
+    template <typename F>
+    boost::asio::awaitable<std::invoke_result_t<F&>> store_write(F& f) {
+        std::optional<std::invoke_result_t<F&>> out;
+        auto work = [&f, &out] {
+            out.emplace(f());
+            return true;
+        };
+        auto op = metadata_pool_->run(work);
+        co_await std::move(op);
+        co_return std::move(*out);
+    }
     // The consumer-group coordinator (set once at start-up, before serving).
     coordinator::group_coordinator& groups() { return *groups_; }
     void set_groups(coordinator::group_coordinator* g) { groups_ = g; }
@@ -64,6 +84,7 @@ class broker {
     broker_stats stats_;
     fetch_session_cache fetch_sessions_;
     std::unique_ptr<work_pool> validation_pool_;
+    std::unique_ptr<work_pool> metadata_pool_;  // one thread: store_write()
     coordinator::group_coordinator* groups_ = nullptr;
 };
 

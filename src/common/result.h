@@ -11,6 +11,9 @@ namespace rill {
 
 template <typename E>
 struct unexpected {
+    // A constructor, not an aggregate: clang 14 (the fuzz build) has no parenthesized
+    // aggregate initialization, and `unexpected(e)` is how errors are written here.
+    unexpected(E e) : error(std::move(e)) {}  // NOLINT: implicit by design
     E error;
 };
 template <typename E>

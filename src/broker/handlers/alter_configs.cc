@@ -17,11 +17,14 @@ outcome from_meta(const cluster::meta_error& e) {
     return {to_error_code(e.code), e.message};
 }
 
-// Applies a full set of topic overrides (after validation by the metadata store).
-outcome apply_topic(request_context& ctx, const std::string& topic, const config_values& next,
-                    bool validate_only) {
-    auto r = ctx.b.metadata().set_topic_configs(topic, next, validate_only);
-    return r ? outcome{} : from_meta(r.error());
+// Applies a full set of topic overrides (after validation by the metadata store), off the
+// shard (broker::store_write).
+task<outcome> apply_topic(request_context& ctx, const std::string& topic, const config_values& next,
+                          bool validate_only) {
+    auto write = [&] { return ctx.b.metadata().set_topic_configs(topic, next, validate_only); };
+    auto op = ctx.b.store_write(write);
+    auto r = co_await std::move(op);
+    co_return r ? outcome{} : from_meta(r.error());
 }
 
 // Broker configs: only dynamic (non read-only) keys may change; both the cluster default ("")
@@ -63,7 +66,8 @@ task<m::alter_configs_response> handle_alter_configs(request_context& ctx,
             config_values next;
             for (const auto& c : res.configs)
                 if (c.value) next.set(c.name, *c.value);
-            o = apply_topic(ctx, res.resource_name, next, req.validate_only);
+            auto op = apply_topic(ctx, res.resource_name, next, req.validate_only);
+            o = co_await std::move(op);
         } else if (res.resource_type == kResourceBroker) {
             o = check_broker_resource(ctx, res.resource_name);
             auto& cfg = ctx.b.config();
@@ -136,8 +140,10 @@ task<m::incremental_alter_configs_response> handle_incremental_alter_configs(
                     }
                     if (o.code != error_code::none) break;
                 }
-                if (o.code == error_code::none)
-                    o = apply_topic(ctx, res.resource_name, next, req.validate_only);
+                if (o.code == error_code::none) {
+                    auto op = apply_topic(ctx, res.resource_name, next, req.validate_only);
+                    o = co_await std::move(op);
+                }
             }
         } else if (res.resource_type == kResourceBroker) {
             o = check_broker_resource(ctx, res.resource_name);

@@ -19,12 +19,17 @@ task<m::create_partitions_response> handle_create_partitions(request_context& ct
         if (!seen.insert(t.name).second) {
             out.error_code = wire(error_code::invalid_request);
             out.error_message = "Duplicate topic name in the request.";
-        } else if (auto r = ctx.b.metadata().create_partitions(t.name, t.count, req.validate_only);
-                   !r) {
-            out.error_code = wire(to_error_code(r.error().code));
-            out.error_message = r.error().message;
         } else {
-            created_any = created_any || !req.validate_only;
+            auto write = [&] {
+                return ctx.b.metadata().create_partitions(t.name, t.count, req.validate_only);
+            };
+            auto op = ctx.b.store_write(write);
+            if (auto r = co_await std::move(op); !r) {
+                out.error_code = wire(to_error_code(r.error().code));
+                out.error_message = r.error().message;
+            } else {
+                created_any = created_any || !req.validate_only;
+            }
         }
         resp.results.push_back(std::move(out));  // one result per requested topic, always
     }

@@ -31,7 +31,9 @@ task<m::create_topics_response> handle_create_topics(request_context& ctx,
             nt.assignments[a.partition_index] = a.broker_ids;
         for (const auto& c : t.configs)
             if (c.value) nt.configs.set(c.name, *c.value);
-        auto created = ctx.b.metadata().create_topic(nt, req.validate_only);
+        auto write = [&] { return ctx.b.metadata().create_topic(nt, req.validate_only); };
+        auto op = ctx.b.store_write(write);
+        auto created = co_await std::move(op);
         if (!created) {
             out.error_code = wire(to_error_code(created.error().code));
             out.error_message = created.error().message;

@@ -26,7 +26,9 @@ task<m::delete_topics_response> handle_delete_topics(request_context& ctx,
         } else {
             out.name = t->name;
             out.topic_id = t->id;
-            if (auto r = delete_topic(ctx.b, *t); !r) {
+            auto write = [&] { return delete_topic(ctx.b, *t); };
+            auto op = ctx.b.store_write(write);
+            if (auto r = co_await std::move(op); !r) {
                 out.error_code = wire(r.error().code);
                 out.error_message = r.error().message;
             }

@@ -72,7 +72,11 @@ task<m::init_producer_id_response> handle_init_producer_id(request_context& ctx,
             co_return resp;
         }
     }
-    auto id = ids().next(ctx.b.metadata());
+    // A new block of ids is a metadata store write: off the shard (and the source's lock is
+    // only ever taken on the metadata thread).
+    auto next_id = [&] { return ids().next(ctx.b.metadata()); };
+    auto op = ctx.b.store_write(next_id);
+    auto id = co_await std::move(op);
     if (!id) {
         resp.error_code = wire(id.error());
         co_return resp;

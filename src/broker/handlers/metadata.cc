@@ -59,7 +59,9 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
         } else if (!may_create) {
             out.error_code = wire(error_code::unknown_topic_or_partition);
         } else {
-            auto created = auto_create_topic(ctx.b, name);
+            auto write = [&] { return auto_create_topic(ctx.b, name); };
+            auto op = ctx.b.store_write(write);
+            auto created = co_await std::move(op);
             if (created) {
                 out = describe_topic(*created, *ctx.b.metadata().snapshot());
                 created_any = true;

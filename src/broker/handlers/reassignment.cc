@@ -22,8 +22,12 @@ task<m::alter_partition_reassignments_response> handle_alter_partition_reassignm
             auto& pout = tout.partitions.emplace_back();
             pout.partition_index = p.partition_index;
             // A null replica list cancels the partition's ongoing reassignment.
-            auto r = ctx.b.metadata().reassign_partition(
-                t.name, p.partition_index, p.replicas.value_or(std::vector<int32_t>{}));
+            auto write = [&] {
+                return ctx.b.metadata().reassign_partition(
+                    t.name, p.partition_index, p.replicas.value_or(std::vector<int32_t>{}));
+            };
+            auto op = ctx.b.store_write(write);
+            auto r = co_await std::move(op);
             if (!r) {
                 pout.error_code = wire(to_error_code(r.error().code));
                 pout.error_message = r.error().message;
@@ -96,7 +100,9 @@ task<m::elect_leaders_response> handle_elect_leaders(request_context& ctx,
             out.error_message = "Only preferred leader elections (type 0) are supported";
             continue;
         }
-        if (auto r = ctx.b.metadata().elect_preferred_leader(topic, partition); !r) {
+        auto write = [&] { return ctx.b.metadata().elect_preferred_leader(topic, partition); };
+        auto op = ctx.b.store_write(write);
+        if (auto r = co_await std::move(op); !r) {
             out.error_code = wire(to_error_code(r.error().code));
             out.error_message = r.error().message;
         }
