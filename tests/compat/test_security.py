@@ -310,6 +310,44 @@ class SaslTest(SecurityCase):
                                     sasl_plain_username="alice",
                                     sasl_plain_password="alice-scram")
 
+    def test_kafkajs(self):
+        js_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients", "js")
+        if not shutil.which("node") or not os.path.isdir(os.path.join(js_dir, "node_modules",
+                                                                       "kafkajs")):
+            self.skipTest("node or kafkajs (tests/compat/clients/js/node_modules) missing")
+        script = r"""
+const { Kafka, logLevel } = require('kafkajs')
+const fs = require('fs')
+const [bootstrap, ca, user, password, mechanism, topic] = process.argv.slice(1)
+const kafka = new Kafka({ clientId: 'sec-kafkajs', brokers: [bootstrap], logLevel: logLevel.NOTHING,
+  ssl: { ca: [fs.readFileSync(ca, 'utf8')] }, sasl: { mechanism, username: user, password },
+  retry: { retries: 1 } })
+;(async () => {
+  const producer = kafka.producer()
+  await producer.connect()
+  await producer.send({ topic, acks: -1, messages: [...Array(50).keys()].map(i => ({ value: 'v' + i })) })
+  await producer.disconnect()
+  const admin = kafka.admin()
+  await admin.connect()
+  const offs = await admin.fetchTopicOffsets(topic)
+  await admin.disconnect()
+  console.log(JSON.stringify({ ok: true, high: offs.reduce((a, p) => a + Number(p.high), 0) }))
+})().catch(e => { console.log(JSON.stringify({ ok: false, name: e.name, message: e.message })) })
+"""
+        bs = f"127.0.0.1:{self.ports['SASL_SSL']}"
+
+        def run(user, password, mechanism):
+            topic = "sec-js-" + uuid.uuid4().hex[:8]
+            p = subprocess.run(["node", "-e", script, bs, self.certs["ca"], user, password,
+                                mechanism, topic], cwd=js_dir, capture_output=True, timeout=90)
+            return json.loads(p.stdout.decode().strip().splitlines()[-1])
+
+        self.assertEqual(run("alice", "alice-ssl-secret", "plain"), {"ok": True, "high": 50})
+        self.assertEqual(run("alice", "alice-scram", "scram-sha-256"), {"ok": True, "high": 50})
+        bad = run("alice", "wrong", "plain")
+        self.assertFalse(bad["ok"])
+        self.assertIn("Invalid username or password", bad["message"])
+
     def test_requests_before_authentication(self):
         port = self.ports["SASL_PLAINTEXT"]
         metadata_v0 = struct.pack(">hhih", 3, 0, 5, -1) + struct.pack(">i", 0)

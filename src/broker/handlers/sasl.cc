@@ -46,8 +46,10 @@ task<m::sasl_handshake_response> handle_sasl_handshake(request_context& ctx,
     m::sasl_handshake_response resp;
     auto* auth = ctx.conn.auth.get();
     if (!auth || auth->st != stage::handshake) {
+        // Kafka answers ILLEGAL_SASL_STATE; during an exchange the connection then closes.
         resp.error_code = wire(error_code::illegal_sasl_state);
-        if (auth && auth->st != stage::none) ctx.close_connection = true;
+        if (auth && (auth->st == stage::authenticate || auth->st == stage::raw_token))
+            ctx.close_connection = true;
         co_return resp;
     }
     resp.mechanisms = auth->config->mechanisms;
