@@ -2,12 +2,14 @@
 // SIGINT, then shuts down cleanly (stop accepting, finish in-flight requests, flush, write the
 // clean-shutdown markers).
 //
-//   rill [--config FILE] [--override key=value ...]
+//   rill [--config FILE] [--override key=value ...] [--add-scram 'SCRAM-SHA-256=[...]' ...]
 //
 // With no arguments it runs a single node on 127.0.0.1:9092 with data in ./data.
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "coordinator/group_coordinator.h"
+#include "net/scram.h"
 #include "net/server.h"
 #include "net/server_config.h"
 #include "storage/file_system.h"
@@ -41,6 +44,9 @@ constexpr const char* kUsage =
     "usage: rill [--config FILE] [--override key=value ...]\n"
     "  --config FILE        a server.properties file (Kafka's key names)\n"
     "  --override key=value override one key (repeatable)\n"
+    "  --add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]'\n"
+    "                       a SCRAM credential for SASL listeners (repeatable; kafka-storage\n"
+    "                       syntax; held in memory, give it at every start)\n"
     "  --version            print the version\n"
     "With no arguments: a single node on 127.0.0.1:9092 with data in ./data.\n";
 
@@ -69,6 +75,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     std::string config_path;
     std::vector<std::pair<std::string, std::string>> overrides;
+    auto scram = std::make_shared<net::scram_credential_store>();
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -81,6 +88,8 @@ int main(int argc, char** argv) {
         }
         if ((a == "--config" || a == "-c") && i + 1 < argc) {
             config_path = argv[++i];
+        } else if (a == "--add-scram" && i + 1 < argc) {
+            if (auto r = net::add_scram_argument(argv[++i], *scram); !r) return fail(r.error());
         } else if (a == "--override" && i + 1 < argc) {
             std::string kv = argv[++i];
             auto eq = kv.find('=');
@@ -112,13 +121,32 @@ int main(int argc, char** argv) {
     for (const auto& k : unknown)
         log->warn("unknown config key '{}' ignored", k);
 
-    // Listeners and what to advertise.
+    // Listeners (names mapped to security protocols, TLS and SASL built now so that a bad key
+    // store or JAAS value stops the start) and what to advertise.
+    auto protocol_map =
+        net::parse_protocol_map(config.get_string("listener.security.protocol.map"));
+    if (!protocol_map) return fail(protocol_map.error());
+    auto upper = [](std::string s) {
+        for (auto& ch : s)
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        return s;
+    };
     std::vector<net::listener_spec> listeners;
     for (const auto& uri : config.get_list("listeners")) {
         auto spec = net::parse_listener(uri);
         if (!spec) return fail("listeners: " + spec.error());
-        if (spec->name != "PLAINTEXT")
-            return fail("listener " + uri + ": only PLAINTEXT listeners are supported so far");
+        spec->name = upper(spec->name);
+        auto proto = protocol_map->find(spec->name);
+        if (proto == protocol_map->end())
+            return fail("listeners: no security protocol defined for listener " + spec->name +
+                        " in listener.security.protocol.map");
+        for (const auto& other : listeners)
+            if (other.name == spec->name)
+                return fail("listeners: each listener must have a different name; " + spec->name +
+                            " appears twice");
+        auto sec = net::make_listener_security(config, spec->name, proto->second, scram);
+        if (!sec) return fail(sec.error());
+        spec->security = std::move(*sec);
         listeners.push_back(*spec);
     }
     if (listeners.empty()) return fail("no listeners configured");
@@ -131,6 +159,12 @@ int main(int argc, char** argv) {
         for (const auto& uri : config.get_list("advertised.listeners")) {
             auto spec = net::parse_listener(uri);
             if (!spec) return fail("advertised.listeners: " + spec.error());
+            spec->name = upper(spec->name);
+            if (std::none_of(listeners.begin(), listeners.end(),
+                             [&](const net::listener_spec& l) { return l.name == spec->name; }))
+                return fail("advertised.listeners: listener " + spec->name +
+                            " is not in listeners (advertised listener names must be a subset "
+                            "of the listeners)");
             advertised.push_back(*spec);
         }
     }

@@ -48,6 +48,9 @@ const std::array kApis = {
     RILL_API(incremental_alter_configs, 0, 1),
     RILL_API(describe_cluster, 0, 1),
     RILL_API(describe_producers, 0, 0),
+    // SASL authentication (handlers/sasl.cc).
+    RILL_API(sasl_handshake, 0, 1),
+    RILL_API(sasl_authenticate, 0, 2),
     // Cluster administration (carried out by the controller; see cluster/zk_store.h).
     RILL_API(alter_partition_reassignments, 0, 0),
     RILL_API(list_partition_reassignments, 0, 0),

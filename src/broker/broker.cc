@@ -4,8 +4,10 @@
 #include <thread>
 
 #include "broker/api_registry.h"
+#include "broker/handlers/handlers.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "net/sasl.h"
 #include "protocol/frame.h"
 #include "protocol/generated/api.h"
 #include "protocol/generated/api_versions.h"
@@ -53,6 +55,9 @@ broker::broker(broker_config& config, cluster::metadata_store& metadata,
 awaitable<net::handler_result> broker::handle(const net::connection_info& conn,
                                               net::request_frame frame) {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    // After SaslHandshake v0 the client sends raw SASL tokens, without a request header.
+    if (conn.auth && conn.auth->st == net::connection_auth::stage::raw_token)
+        co_return handle_sasl_raw_token(conn, *frame.data);
     const auto started = std::chrono::steady_clock::now();
     protocol::reader r(*frame.data, frame.data);
     protocol::request_header_info h;
@@ -81,6 +86,12 @@ awaitable<net::handler_result> broker::handle(const net::connection_info& conn,
     if (status != protocol::header_status::ok || !entry || h.api_version < entry->min_version ||
         h.api_version > entry->max_version)
         co_return close("unsupported API or version");
+    // Before SASL authentication only ApiVersions, SaslHandshake and SaslAuthenticate (Kafka
+    // closes the connection on anything else).
+    if (conn.auth && !conn.auth->authenticated() && h.api_key != m::api_versions_request::api_key &&
+        h.api_key != m::sasl_handshake_request::api_key &&
+        h.api_key != m::sasl_authenticate_request::api_key)
+        co_return close("unexpected request during SASL authentication");
 
     // One line per request at debug level (rill.log.level=debug); the compatibility matrix
     // (tests/compat/test_client_matrix.py) reads the API versions each client used from it.

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include "common/security_config_defs.h"
+
 namespace rill {
 namespace {
 
@@ -14,7 +16,7 @@ constexpr double kI64Max = 9.2233720368547758e18;
 
 // Broker keys with Kafka's names and defaults. Where Rill's single-node default differs from
 // Kafka's (listeners, log.dirs), the doc says so.
-const std::vector<config_def>& broker_defs() {
+const std::vector<config_def>& core_broker_defs() {
     static const std::vector<config_def> defs = {
         {"broker.id", T::int32, "0", "The broker's node id.", -1, kI32Max},
         {"node.id", T::int32, std::nullopt, "Alias of broker.id.", -1, kI32Max},
@@ -381,6 +383,17 @@ const std::vector<config_def>& broker_defs() {
         {"metrics.partition.level.enable", T::boolean, "false",
          "Rill: export per-partition log size and end offset metrics."},
     };
+    return defs;
+}
+
+// The core keys and the TLS/SASL keys (security_config_defs.cc).
+const std::vector<config_def>& broker_defs() {
+    static const std::vector<config_def> defs = [] {
+        std::vector<config_def> all = core_broker_defs();
+        const auto& sec = security_config_defs();
+        all.insert(all.end(), sec.begin(), sec.end());
+        return all;
+    }();
     return defs;
 }
 
@@ -803,6 +816,7 @@ result<broker_config, std::string> broker_config::make(config_values values,
                                                        std::vector<std::string>* unknown) {
     for (const auto& [k, v] : values.all()) {
         const config_def* def = find_broker_config(k);
+        if (!def) def = find_listener_override(k);  // listener.name.<listener>.ssl...
         if (!def) {
             if (unknown) unknown->push_back(k);
             continue;

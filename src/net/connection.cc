@@ -1,12 +1,15 @@
 // One Kafka connection: frames in, handler, responses out, within the request budget and the
 // idle timeout (server.h states the rules; docs/architecture.md why they cannot deadlock).
 #include <sys/sendfile.h>
+#include <unistd.h>
 
 #include <mutex>
 
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "net/connection.h"
+#include "net/sasl.h"
+#include "net/tls_context.h"
 
 namespace rill::net {
 
@@ -24,6 +27,25 @@ std::shared_ptr<spdlog::logger> log() {
 log_limiter& oversize_log() {
     static log_limiter l;
     return l;
+}
+
+log_limiter& handshake_log() {
+    static log_limiter l;
+    return l;
+}
+
+// Reads and writes go through the TLS stream on TLS connections.
+awaitable<size_t> read_some(connection_state& c, asio::mutable_buffer b) {
+    if (c.tls) co_return co_await c.tls->async_read_some(b, use_awaitable);
+    co_return co_await c.sock.async_read_some(b, use_awaitable);
+}
+
+awaitable<void> read_exact(connection_state& c, uint8_t* data, size_t len) {
+    while (len > 0) {
+        size_t n = co_await read_some(c, asio::buffer(data, len));
+        data += n;
+        len -= n;
+    }
 }
 
 // Bodies are read into a buffer grown as bytes arrive (never more than twice what was
@@ -60,10 +82,37 @@ awaitable<void> send_file_region(connection_state& c, const protocol::file_regio
 // Writes bytes, counting every partial write as activity (a slow reader is not idle).
 awaitable<void> send_bytes(connection_state& c, const uint8_t* data, size_t len) {
     while (len > 0) {
-        size_t n = co_await c.sock.async_write_some(asio::buffer(data, len), use_awaitable);
+        size_t n = 0;
+        if (c.tls)
+            n = co_await c.tls->async_write_some(asio::buffer(data, len), use_awaitable);
+        else
+            n = co_await c.sock.async_write_some(asio::buffer(data, len), use_awaitable);
         data += n;
         len -= n;
         c.touch();
+    }
+}
+
+// TLS connections cannot sendfile: the region is read (from the page cache, as sendfile would)
+// in chunks and written through the TLS stream.
+constexpr size_t kTlsFileChunk = 256 * 1024;
+
+awaitable<void> send_file_region_tls(connection_state& c, const protocol::file_region& region) {
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<int64_t>(region.length, kTlsFileChunk)));
+    off_t off = region.position;
+    int64_t left = region.length;
+    while (left > 0) {
+        const size_t want = static_cast<size_t>(std::min<int64_t>(left, buf.size()));
+        ssize_t n = ::pread(region.fd, buf.data(), want, off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)  // truncated underneath us, as in send_file_region
+            throw boost::system::system_error(
+                n == 0 ? boost::system::error_code(EIO, boost::system::system_category())
+                       : boost::system::error_code(errno, boost::system::system_category()),
+                "pread");
+        co_await send_bytes(c, buf.data(), static_cast<size_t>(n));
+        off += n;
+        left -= n;
     }
 }
 
@@ -72,7 +121,10 @@ awaitable<void> write_response(connection_state& c, const response_frame& resp) 
     for (const auto& sp : resp.splices) {
         if (sp.at > pos) co_await send_bytes(c, resp.buffer.data() + pos, sp.at - pos);
         pos = sp.at;
-        co_await send_file_region(c, sp.region);
+        if (c.tls)
+            co_await send_file_region_tls(c, sp.region);
+        else
+            co_await send_file_region(c, sp.region);
     }
     if (pos < resp.buffer.size())
         co_await send_bytes(c, resp.buffer.data() + pos, resp.buffer.size() - pos);
@@ -130,6 +182,7 @@ awaitable<std::optional<memory_budget::lease>> server::reserve(std::shared_ptr<c
 }
 
 awaitable<void> server::run_connection(tcp::socket sock, std::string listener_name,
+                                       std::shared_ptr<const listener_security> security,
                                        asio::ip::address ip, size_t shard) {
     auto c = std::make_shared<connection_state>(std::move(sock));
     // Counted in by the acceptor; counted out however this coroutine ends.
@@ -142,6 +195,15 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
     info.id = next_id_.fetch_add(1);
     info.listener_name = std::move(listener_name);
     info.budget = &budget_;
+    info.auth = std::make_shared<connection_auth>();
+    if (security) {
+        info.protocol = security->protocol;
+        info.tls = security->tls != nullptr;
+        if (security->sasl) {
+            info.auth->st = connection_auth::stage::handshake;
+            info.auth->config = security->sasl;
+        }
+    }
     boost::system::error_code ec;
     auto remote = c->sock.remote_endpoint(ec);
     info.peer = ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
@@ -160,9 +222,29 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
     if (limits_.idle_timeout_ms >= 0) arm_idle(c, limits_.idle_timeout_ms, limits_.idle_timeout_ms);
 
     try {
+        if (security && security->tls) {
+            // The handshake is asynchronous like every read and write; a peer that stalls in
+            // it is closed by the idle timeout.
+            c->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(c->sock, *security->tls);
+            boost::system::error_code hec;
+            co_await c->tls->async_handshake(asio::ssl::stream_base::server,
+                                             asio::redirect_error(use_awaitable, hec));
+            if (hec) {
+                if (auto suppressed = handshake_log().admit())
+                    log()->info(
+                        "connection {} from {} ({}): failed authentication (TLS handshake "
+                        "failed: {}) ({} more since the last line)",
+                        info.id, info.peer, info.listener_name, hec.message(), *suppressed);
+                throw boost::system::system_error(asio::error::operation_aborted);
+            }
+            c->touch();
+            info.auth->principal = tls_peer_principal(c->tls->native_handle());
+            log()->debug("connection {} from {}: TLS established, principal {}", info.id, info.peer,
+                         info.auth->principal);
+        }
         for (;;) {
             uint8_t size_buf[4];
-            co_await asio::async_read(c->sock, asio::buffer(size_buf), use_awaitable);
+            co_await read_exact(*c, size_buf, sizeof size_buf);
             c->touch();
             int32_t size =
                 static_cast<int32_t>((uint32_t(size_buf[0]) << 24) | (uint32_t(size_buf[1]) << 16) |
@@ -177,7 +259,8 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
             }
             // The budget is reserved only once the body starts to arrive: a client that
             // announces a size and sends nothing holds none (the idle timeout closes it).
-            if (size > 0 && c->sock.available(ec) == 0) {
+            // (Not on TLS: decrypted bytes may wait inside the TLS stream with none on the socket.)
+            if (size > 0 && !c->tls && c->sock.available(ec) == 0) {
                 co_await c->sock.async_wait(tcp::socket::wait_read, use_awaitable);
                 if (c->closed || c->sock.available(ec) == 0) break;  // EOF, reset or closed
             }
@@ -196,8 +279,8 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
                 if (got == body->size())
                     body->resize(std::min<size_t>(static_cast<size_t>(size),
                                                   got + std::max(kFirstChunk, got)));
-                size_t n = co_await c->sock.async_read_some(
-                    asio::buffer(body->data() + got, body->size() - got), use_awaitable);
+                size_t n =
+                    co_await read_some(*c, asio::buffer(body->data() + got, body->size() - got));
                 got += n;
                 c->touch();
             }

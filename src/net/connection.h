@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/ssl.hpp>
+
 #include "net/server.h"
 
 namespace rill::net {
@@ -30,6 +32,9 @@ struct connection_state {
         : sock(std::move(s)), idle_timer(sock.get_executor()), last_activity_ms(steady_now_ms()) {}
 
     asio::ip::tcp::socket sock;
+    // TLS listeners: the TLS stream over `sock` (reads and writes go through it; `sock` still
+    // serves readiness waits, the hang-up watch and shutdown).
+    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
     asio::steady_timer idle_timer;
     connection_info info;
     int64_t last_activity_ms;  // the last time bytes were read or written
@@ -77,6 +82,7 @@ struct server::state {
     bool stopping = false;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
     std::vector<std::string> acceptor_names;
+    std::vector<std::shared_ptr<const listener_security>> acceptor_security;
     // Open connections by id, so stop() can close idle ones.
     std::unordered_map<uint64_t, std::shared_ptr<connection_state>> open;
     // Accept loops paused at max.connections (their timers live on the first shard).

@@ -133,11 +133,14 @@ result<void, std::string> server::listen(const std::vector<listener_spec>& liste
                 continue;  // e.g. localhost's ::1 unavailable: another address may do
             }
             bound_any = true;
-            log()->info("listening on {}:{} ({})", ep.address().to_string(),
-                        (*acc)->local_endpoint().port(), spec.name);
+            log()->info("listening on {}:{} ({}, {})", ep.address().to_string(),
+                        (*acc)->local_endpoint().port(), spec.name,
+                        protocol_name(spec.security ? spec.security->protocol
+                                                    : security_protocol::plaintext));
             std::lock_guard lock(state_->mu);
             state_->acceptors.push_back(std::move(*acc));
             state_->acceptor_names.push_back(spec.name);
+            state_->acceptor_security.push_back(spec.security);
         }
         if (!bound_any) return unexpected(last_error);
     }
@@ -225,10 +228,12 @@ awaitable<void> server::wait_for_connection_slot(size_t index) {
 awaitable<void> server::accept_loop(size_t index) {
     tcp::acceptor* acc;
     std::string name;
+    std::shared_ptr<const listener_security> security;
     {
         std::lock_guard lock(state_->mu);
         acc = state_->acceptors[index].get();
         name = state_->acceptor_names[index];
+        security = state_->acceptor_security[index];
     }
     for (;;) {
         // Kafka blocks its acceptor at max.connections: new connections wait in the backlog.
@@ -266,7 +271,7 @@ awaitable<void> server::accept_loop(size_t index) {
             continue;
         }
         ++connections_;
-        asio::co_spawn(*shards_[shard], run_connection(std::move(sock), name, ip, shard),
+        asio::co_spawn(*shards_[shard], run_connection(std::move(sock), name, security, ip, shard),
                        asio::detached);
     }
 }

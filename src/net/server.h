@@ -31,17 +31,22 @@
 #include "net/connection_limits.h"
 #include "net/hangup_watch.h"
 #include "net/heap_trimmer.h"
+#include "net/listener_security.h"
 #include "protocol/wire.h"
 
 namespace rill::net {
 
 namespace asio = boost::asio;
 
+struct connection_auth;  // src/net/sasl.h
+
 // One parsed listener URI, e.g. PLAINTEXT://127.0.0.1:9092 or PLAINTEXT://[::1]:9092.
 struct listener_spec {
     std::string name;  // PLAINTEXT, SSL, ... (the listener name)
     std::string host;  // "" means all interfaces
     uint16_t port = 0;
+    // TLS and SASL of the listener (listener_security.h); null: PLAINTEXT.
+    std::shared_ptr<const listener_security> security;
 };
 result<listener_spec, std::string> parse_listener(const std::string& uri);
 
@@ -72,6 +77,11 @@ struct connection_info {
     // The broker-wide request budget (queued.max.request.bytes): handlers charge the bytes they
     // inflate for a request (decompression, conversion) to it. Null in tests without a server.
     memory_budget* budget = nullptr;
+    security_protocol protocol = security_protocol::plaintext;
+    bool tls = false;  // the connection is encrypted (responses are written without sendfile)
+    // Authentication state and principal (sasl.h); set by the server for every connection
+    // (the handler drives SASL through it). Null in tests without a server.
+    std::shared_ptr<connection_auth> auth;
 };
 
 // The addresses a listener's host names: "" or 0.0.0.0 (all IPv4), :: (all IPv6), a literal
@@ -144,6 +154,7 @@ class server {
     asio::awaitable<void> accept_loop(size_t listener_index);
     asio::awaitable<void> wait_for_connection_slot(size_t listener_index);
     asio::awaitable<void> run_connection(asio::ip::tcp::socket socket, std::string listener_name,
+                                         std::shared_ptr<const listener_security> security,
                                          asio::ip::address ip, size_t shard);
     asio::awaitable<std::optional<memory_budget::lease>> reserve(
         std::shared_ptr<connection_state> c, int64_t bytes, size_t shard);

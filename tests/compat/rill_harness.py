@@ -96,13 +96,14 @@ def free_port():
 class Broker:
     """One rill process. start() waits until the port accepts connections."""
 
-    def __init__(self, data_dir=None, overrides=None, port=None):
+    def __init__(self, data_dir=None, overrides=None, port=None, extra_args=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="rill-compat-")
         self.port = port or free_port()
         # Many brokers run in parallel: each gets its own admin HTTP port.
         self.admin_port = free_port()
         self.overrides = dict(overrides or {})
+        self.extra_args = list(extra_args or [])  # e.g. ["--add-scram", "SCRAM-SHA-256=[...]"]
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "broker.log")
         self.proxy = None  # the recording proxy (RILL_CAPTURE_DIR)
@@ -129,6 +130,7 @@ class Broker:
             args += ["--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.proxy.port}"]
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
+        args += self.extra_args
         self.log = open(self.log_path, "ab")
         self.log_start = self.log.tell()  # this run's part of the log (sanitizer reports)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,

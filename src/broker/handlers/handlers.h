@@ -35,6 +35,8 @@
 #include "protocol/generated/offset_fetch.h"
 #include "protocol/generated/offset_for_leader_epoch.h"
 #include "protocol/generated/produce.h"
+#include "protocol/generated/sasl_authenticate.h"
+#include "protocol/generated/sasl_handshake.h"
 #include "protocol/generated/sync_group.h"
 
 namespace rill::broker {
@@ -62,6 +64,13 @@ task<m::incremental_alter_configs_response> handle_incremental_alter_configs(
 task<m::describe_cluster_response> handle_describe_cluster(request_context&,
                                                            m::describe_cluster_request&);
 task<m::produce_response> handle_produce(request_context&, m::produce_request&);
+// SASL (handlers/sasl.cc); the raw tokens after SaslHandshake v0 come without a request header.
+task<m::sasl_handshake_response> handle_sasl_handshake(request_context&,
+                                                       m::sasl_handshake_request&);
+task<m::sasl_authenticate_response> handle_sasl_authenticate(request_context&,
+                                                             m::sasl_authenticate_request&);
+net::handler_result handle_sasl_raw_token(const net::connection_info& conn,
+                                          const protocol::bytes& frame);
 task<m::fetch_response> handle_fetch(request_context&, m::fetch_request&);
 task<m::list_offsets_response> handle_list_offsets(request_context&, m::list_offsets_request&);
 task<m::delete_records_response> handle_delete_records(request_context&,
