@@ -55,19 +55,23 @@ const std::array kApis = {
     RILL_API(alter_partition_reassignments, 0, 0),
     RILL_API(list_partition_reassignments, 0, 0),
     RILL_API(elect_leaders, 0, 2),
-    // Classic consumer groups. OffsetCommit/OffsetFetch stop at v8: v9 belongs to KIP-848
-    // (member epochs), which librdkafka only uses with ConsumerGroupHeartbeat.
+    // Consumer groups: the classic protocol and KIP-848's (ConsumerGroupHeartbeat/Describe;
+    // OffsetCommit/OffsetFetch v9 carry member epochs). librdkafka 2.15 uses the consumer
+    // protocol only when all three of ConsumerGroupHeartbeat, OffsetCommit v9 and OffsetFetch
+    // v9 are advertised.
     RILL_API(find_coordinator, 0, 5),
     RILL_API(join_group, 0, 9),
     RILL_API(sync_group, 0, 5),
     RILL_API(heartbeat, 0, 4),
     RILL_API(leave_group, 0, 5),
-    RILL_API(offset_commit, 0, 8),
-    RILL_API(offset_fetch, 0, 8),
+    RILL_API(offset_commit, 0, 9),
+    RILL_API(offset_fetch, 0, 9),
     RILL_API(list_groups, 0, 5),
     RILL_API(describe_groups, 0, 5),
     RILL_API(delete_groups, 0, 2),
     RILL_API(offset_delete, 0, 0),
+    RILL_API(consumer_group_heartbeat, 0, 1),
+    RILL_API(consumer_group_describe, 0, 0),
 };
 
 #undef RILL_API

@@ -3,6 +3,7 @@
 
 #include "common/logging.h"
 #include "coordinator/offsets_records.h"
+#include "protocol/generated/consumer_group_metadata_key.h"
 #include "protocol/record_batch.h"
 
 namespace rill::coordinator {
@@ -33,6 +34,11 @@ classic_group* coordinator_shard::find_classic(const std::string& id) {
     return g && g->type() == group_type::classic ? static_cast<classic_group*>(g) : nullptr;
 }
 
+consumer_group* coordinator_shard::find_consumer(const std::string& id) {
+    group* g = find_group(id);
+    return g && g->type() == group_type::consumer ? static_cast<consumer_group*>(g) : nullptr;
+}
+
 // ---- loading ----
 
 error_code coordinator_shard::ready() {
@@ -56,11 +62,15 @@ void coordinator_shard::unload(const char* why) {
             auto& cg = static_cast<classic_group&>(*g);
             cg.fail_waiting(error_code::not_coordinator);
             cg.transition_to(group_state::dead, host_->now_ms());
+        } else {
+            static_cast<consumer_group&>(*g).dead = true;
         }
     groups_.clear();
     offsets_.clear();
     staged_groups_.clear();
     staged_offsets_.clear();
+    staged_consumer_.clear();
+    expiring_.clear();
     status_ = status::unloaded;
     leader_epoch_ = -1;
     ++incarnation_;
@@ -73,6 +83,7 @@ void coordinator_shard::abort_load(const std::string& why) {
     leader_epoch_ = -1;
     staged_groups_.clear();
     staged_offsets_.clear();
+    staged_consumer_.clear();
 }
 
 void coordinator_shard::replay(const protocol::record_view& rec) {
@@ -83,7 +94,24 @@ void coordinator_shard::replay(const protocol::record_view& rec) {
                    rec.offset);
         return;
     }
-    if (auto* ok = std::get_if<offset_key>(&*key)) {
+    if (auto* other = std::get_if<other_key>(&*key)) {
+        if (other->version < 3 || other->version > 8) return;  // share groups and the like
+        std::optional<protocol::bytes_view> value;
+        if (rec.value) value = *rec.value;
+        if (!staged_consumer_.replay(other->version, *rec.key, value)) {
+            log_->warn("{}: skipping an unreadable consumer group record at offset {}",
+                       tp_.dir_name(), rec.offset);
+            return;
+        }
+        // A consumer group's epoch record replaces an older classic group of the same id.
+        if (other->version == 3 && rec.value) {
+            protocol::reader r(*rec.key);
+            (void)r.read_int16();
+            m::consumer_group_metadata_key k;
+            k.decode(r, 3);
+            if (r.ok()) staged_groups_.erase(k.group_id);
+        }
+    } else if (auto* ok = std::get_if<offset_key>(&*key)) {
         auto k = std::make_pair(ok->group, topic_partition{ok->topic, ok->partition});
         if (!rec.value) {
             staged_offsets_[k] = std::nullopt;
@@ -112,6 +140,7 @@ void coordinator_shard::replay(const protocol::record_view& rec) {
                        rec.offset);
             return;
         }
+        staged_consumer_.forget(gk->group);  // a classic group replaces a consumer group
         staged_groups_[gk->group] = std::move(*v);
     }
 }
@@ -154,6 +183,10 @@ void coordinator_shard::finish_load() {
     for (auto& [id, v] : staged_groups_) {
         if (!v) continue;
         groups_[id] = classic_group::from_record(id, *v, now);
+        ++ngroups;
+    }
+    for (auto& [id, g] : staged_consumer_.build(now)) {
+        groups_[id] = std::make_unique<consumer_group>(std::move(g));
         ++ngroups;
     }
     for (auto& [k, v] : staged_offsets_) {
@@ -237,6 +270,7 @@ void coordinator_shard::tick() {
         if (g->type() == group_type::classic) ids.push_back(id);
     for (const auto& id : ids)
         if (classic_group* g = find_classic(id)) expire_members(*g, now);
+    expire_consumer_members(now);
     if (now - last_expiry_check_ >= cfg("offsets.retention.check.interval.ms")) {
         last_expiry_check_ = now;
         expire_offsets(now);

@@ -6,8 +6,9 @@
 //   - writing: every change is a batch of records appended to the partition; the change is
 //     applied to the state (and the request answered) only once the records are committed
 //     (the ISR has them, and they are fsynced when rill.acks.all.fsync=true; see shard_host);
-//   - the classic group protocol (classic_handlers.cc) and the offset APIs
-//     (offset_handlers.cc) on top of the classic groups (classic_group.h) and the offsets
+//   - the classic group protocol (classic_handlers.cc), the consumer group protocol of KIP-848
+//     (consumer_handlers.cc) and the offset APIs (offset_handlers.cc) on top of the classic
+//     groups (classic_group.h), the consumer groups (consumer_group.h) and the offsets
 //     manager (offsets_manager.h).
 //
 // Threading: single-threaded. Every method runs on the partition's owner shard, and so does
@@ -16,17 +17,22 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "common/result.h"
 #include "coordinator/classic_group.h"
+#include "coordinator/consumer_group.h"
 #include "coordinator/offsets_manager.h"
+#include "protocol/generated/consumer_group_describe.h"
+#include "protocol/generated/consumer_group_heartbeat.h"
 #include "protocol/generated/error_code.h"
 #include "protocol/generated/heartbeat.h"
 #include "protocol/generated/join_group.h"
@@ -71,6 +77,8 @@ class shard_host {
     virtual void defer(std::function<void()> fn) = 0;
     // Partitions of `topic`, nullopt when it does not exist.
     virtual std::optional<int32_t> partition_count(const std::string& topic) = 0;
+    // The id and partition count of `topic`, nullopt when it does not exist.
+    virtual std::optional<topic_meta> topic(const std::string& name) = 0;
 };
 
 // Who sent a request (JoinGroup records it; DescribeGroups shows it).
@@ -118,15 +126,28 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     protocol::messages::leave_group_response leave(
         const protocol::messages::leave_group_request& req);
 
+    // ---- the consumer protocol (consumer_handlers.cc). `cb` may run before returning.
+    // REQUIRES: req.member_id set (the handler generates one for a v0 join). Requests of one
+    // group run one at a time, each on the state the previous one committed.
+    void consumer_heartbeat(
+        protocol::messages::consumer_group_heartbeat_request req, client_info ci,
+        std::function<void(protocol::messages::consumer_group_heartbeat_response)> cb);
+    // ConsumerGroupDescribe of one group (GROUP_ID_NOT_FOUND when it is not a consumer group).
+    protocol::messages::consumer_group_describe_response::described_group consumer_describe(
+        const std::string& group_id);
+
     // ---- offsets (offset_handlers.cc). Callbacks run once the records are committed.
     // REQUIRES: normalized: generation -1 for v0, committed_leader_epoch -1 before v6,
     // retention_time_ms -1 outside v2-4.
     void commit(const protocol::messages::offset_commit_request& req,
                 std::function<void(protocol::messages::offset_commit_response)> cb);
     // Committed offsets of one group; `topics` nullopt = every committed offset.
+    // A member of a consumer group names itself (OffsetFetch v9): UNKNOWN_MEMBER_ID,
+    // STALE_MEMBER_EPOCH when it is not the member's current epoch.
     protocol::messages::offset_fetch_response::offset_fetch_response_group fetch(
         const std::string& group_id,
-        const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics);
+        const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics,
+        const std::optional<std::string>& member_id = std::nullopt, int32_t member_epoch = -1);
     // Deletes an empty group and its offsets: NONE, GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, ...
     void delete_group(const std::string& group_id, std::function<void(protocol::error_code)> cb);
     void offset_delete(const protocol::messages::offset_delete_request& req,
@@ -138,6 +159,7 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     // ---- state, for views and tests (owner shard)
     group* find_group(const std::string& id);
     classic_group* find_classic(const std::string& id);
+    consumer_group* find_consumer(const std::string& id);
     const std::map<std::string, std::unique_ptr<group>>& groups() const { return groups_; }
     const offsets_manager& offsets() const { return offsets_; }
     // Writes appended but not yet committed.
@@ -174,6 +196,23 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
             assignments);
     void expire_members(classic_group& g, int64_t now);
 
+    // ---- consumer protocol internals (consumer_handlers.cc)
+    using group_op = std::function<void(std::function<void()> release)>;
+    // Runs `op` once every earlier op of the group called its `release`.
+    void serialized(const std::string& group_id, group_op op);
+    void run_next_op(const std::string& group_id);
+    void heartbeat_now(
+        const protocol::messages::consumer_group_heartbeat_request& req, const client_info& ci,
+        std::function<void(protocol::messages::consumer_group_heartbeat_response)> cb);
+    // Writes the records from the group's committed state to `next`; `next` replaces it once
+    // they are committed.
+    void commit_group(consumer_group next, std::function<void(protocol::error_code)> done);
+    // Recomputes the subscribed topics' metadata and, when it or `membership_changed`,
+    // bumps the group epoch and computes the target assignment.
+    void refresh_target(consumer_group& g, bool membership_changed);
+    void expire_consumer_members(int64_t now);
+    std::vector<std::string> configured_assignors() const;
+
     // ---- offsets internals (offset_handlers.cc)
     void expire_offsets(int64_t now);
     // Writes tombstones for `tps` of the group (and the group's own when `whole_group`) and
@@ -196,12 +235,17 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
 
     std::map<std::string, std::unique_ptr<group>> groups_;
     offsets_manager offsets_;
+    // Consumer groups: the ops waiting for their turn (the front one runs), and the groups
+    // with a member expiry queued.
+    std::map<std::string, std::deque<group_op>> group_ops_;
+    std::set<std::string> expiring_;
 
     // Loading: the next offset to read and what was read so far (last value per key wins).
     int64_t load_next_ = 0;
     std::map<std::string, std::optional<protocol::messages::group_metadata_value>> staged_groups_;
     std::map<std::pair<std::string, topic_partition>, std::optional<committed_offset>>
         staged_offsets_;
+    consumer_group_loader staged_consumer_;
 };
 
 }  // namespace rill::coordinator

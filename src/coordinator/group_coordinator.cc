@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "coordinator/wire.h"
 #include "protocol/generated/consumer_protocol_assignment.h"
+#include "protocol/generated/consumer_protocol_subscription.h"
 #include "protocol/record_batch.h"
 
 namespace rill::coordinator {
@@ -62,6 +63,46 @@ std::optional<m::consumer_protocol_assignment> decode_assignment(protocol::bytes
     return a;
 }
 
+// DescribeGroups of a consumer-protocol group, in the classic shape Kafka gives it: protocol
+// type "consumer", the assignor as the protocol, each member's subscription and current
+// assignment encoded as the classic consumer protocol's (version 0) bytes.
+m::describe_groups_response::described_group describe_as_classic(const consumer_group& g) {
+    m::describe_groups_response::described_group d;
+    d.group_id = g.id();
+    d.group_state = g.state_name();
+    d.protocol_type = "consumer";
+    d.protocol_data = g.members.empty() ? "" : g.chosen_assignor({"uniform", "range"});
+    std::map<protocol::uuid, std::string> names;
+    for (const auto& [name, t] : g.topics)
+        names[t.id] = name;
+    for (const auto& [mid, mem] : g.members) {
+        auto& dm = d.members.emplace_back();
+        dm.member_id = mid;
+        dm.group_instance_id = mem.instance_id;
+        dm.client_id = mem.client_id;
+        dm.client_host = mem.client_host;
+        m::consumer_protocol_subscription sub;
+        sub.topics = mem.subscribed_topics;
+        protocol::writer ws;
+        ws.write_int16(0);
+        sub.encode(ws, 0);
+        dm.member_metadata = ws.take();
+        m::consumer_protocol_assignment asg;
+        for (const auto& [t, ps] : mem.assigned) {
+            auto it = names.find(t);
+            if (it == names.end()) continue;
+            auto& tp = asg.assigned_partitions.emplace_back();
+            tp.topic = it->second;
+            tp.partitions.assign(ps.begin(), ps.end());
+        }
+        protocol::writer wa;
+        wa.write_int16(0);
+        asg.encode(wa, 0);
+        dm.member_assignment = wa.take();
+    }
+    return d;
+}
+
 // A coordinator shard's view of its partition on this broker (over coordinator_host).
 class partition_host final : public shard_host {
   public:
@@ -109,6 +150,12 @@ class partition_host final : public shard_host {
         const auto* t = snap->find_topic(topic);
         if (!t) return std::nullopt;
         return static_cast<int32_t>(t->partitions.size());
+    }
+    std::optional<topic_meta> topic(const std::string& name) override {
+        auto snap = metadata_.snapshot();
+        const auto* t = snap->find_topic(name);
+        if (!t) return std::nullopt;
+        return topic_meta{t->id, static_cast<int32_t>(t->partitions.size())};
     }
 
   private:
@@ -273,7 +320,27 @@ struct group_coordinator::impl {
         group_view v;
         v.group_id = any.id();
         v.state = any.state_name();
-        if (any.type() != group_type::classic) return v;
+        if (any.type() == group_type::consumer) {
+            const auto& cg = static_cast<const consumer_group&>(any);
+            v.protocol_type = "consumer";
+            v.protocol = cg.members.empty() ? "" : cg.chosen_assignor({"uniform", "range"});
+            v.generation = cg.group_epoch;
+            std::map<protocol::uuid, std::string> names;
+            for (const auto& [name, t] : cg.topics)
+                names[t.id] = name;
+            for (const auto& [id, mem] : cg.members) {
+                auto& mv = v.members.emplace_back();
+                mv.member_id = id;
+                mv.group_instance_id = mem.instance_id;
+                mv.client_id = mem.client_id;
+                mv.client_host = mem.client_host;
+                for (const auto& [t, ps] : mem.assigned)
+                    if (auto it = names.find(t); it != names.end())
+                        for (int32_t p : ps)
+                            mv.assignment.emplace_back(it->second, p);
+            }
+            return v;
+        }
         const auto& g = static_cast<const classic_group&>(any);
         v.protocol_type = g.protocol_type;
         v.protocol = g.protocol.value_or("");
@@ -422,7 +489,8 @@ awaitable<m::offset_commit_response> group_coordinator::offset_commit(
 }
 
 awaitable<m::offset_fetch_response::offset_fetch_response_group> group_coordinator::offset_fetch(
-    std::string group_id, fetch_topics topics) {
+    std::string group_id, fetch_topics topics, std::optional<std::string> member_id,
+    int32_t member_epoch) {
     using group_out = m::offset_fetch_response::offset_fetch_response_group;
     auto p = impl_->partition_of(group_id);
     if (!p) {
@@ -432,9 +500,9 @@ awaitable<m::offset_fetch_response::offset_fetch_response_group> group_coordinat
         co_return g;
     }
     auto op = impl_->on_partition<group_out>(
-        p, [group_id, topics = std::move(topics)](coordinator_shard& cs,
-                                                  std::function<void(group_out)> done) {
-            done(cs.fetch(group_id, topics));
+        p, [group_id, topics = std::move(topics), member_id = std::move(member_id), member_epoch](
+               coordinator_shard& cs, std::function<void(group_out)> done) {
+            done(cs.fetch(group_id, topics, member_id, member_epoch));
         });
     co_return co_await std::move(op);
 }
@@ -480,6 +548,40 @@ awaitable<m::list_groups_response> group_coordinator::list_groups(std::set<std::
     co_return resp;
 }
 
+awaitable<m::consumer_group_heartbeat_response> group_coordinator::consumer_group_heartbeat(
+    m::consumer_group_heartbeat_request req, client_info client) {
+    auto p = impl_->partition_of(req.group_id);
+    if (!p) {
+        m::consumer_group_heartbeat_response resp;
+        resp.error_code = wire(error_code::coordinator_not_available);
+        co_return resp;
+    }
+    auto op = impl_->on_partition<m::consumer_group_heartbeat_response>(
+        p, [req = std::move(req), client = std::move(client)](
+               coordinator_shard& cs,
+               std::function<void(m::consumer_group_heartbeat_response)> done) mutable {
+            cs.consumer_heartbeat(std::move(req), std::move(client), std::move(done));
+        });
+    co_return co_await std::move(op);
+}
+
+awaitable<m::consumer_group_describe_response::described_group>
+group_coordinator::consumer_group_describe(std::string group_id) {
+    using described = m::consumer_group_describe_response::described_group;
+    auto p = impl_->partition_of(group_id);
+    if (!p) {
+        described d;
+        d.group_id = group_id;
+        d.error_code = wire(error_code::coordinator_not_available);
+        co_return d;
+    }
+    auto op = impl_->on_partition<described>(
+        p, [group_id](coordinator_shard& cs, std::function<void(described)> done) {
+            done(cs.consumer_describe(group_id));
+        });
+    co_return co_await std::move(op);
+}
+
 awaitable<m::describe_groups_response::described_group> group_coordinator::describe_group_protocol(
     std::string id) {
     using described = m::describe_groups_response::described_group;
@@ -498,6 +600,8 @@ awaitable<m::describe_groups_response::described_group> group_coordinator::descr
                 d.error_code = wire(e);
                 return done(std::move(d));
             }
+            if (consumer_group* cg = cs.find_consumer(id); cg && !cg->is_dead())
+                return done(describe_as_classic(*cg));
             classic_group* g = cs.find_classic(id);
             if (!g) {
                 d.group_state = "Dead";

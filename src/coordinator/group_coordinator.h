@@ -148,7 +148,14 @@ class group_coordinator {
     // The committed offsets of one group; `topics` nullopt: all of them.
     using fetch_topics = std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>;
     boost::asio::awaitable<protocol::messages::offset_fetch_response::offset_fetch_response_group>
-    offset_fetch(std::string group_id, fetch_topics topics);
+    offset_fetch(std::string group_id, fetch_topics topics,
+                 std::optional<std::string> member_id = std::nullopt, int32_t member_epoch = -1);
+    // ---- the consumer protocol (KIP-848)
+    boost::asio::awaitable<protocol::messages::consumer_group_heartbeat_response>
+    consumer_group_heartbeat(protocol::messages::consumer_group_heartbeat_request req,
+                             client_info client);
+    boost::asio::awaitable<protocol::messages::consumer_group_describe_response::described_group>
+    consumer_group_describe(std::string group_id);
     // Every group this broker coordinates (error: a partition still loading). Filters are
     // lower-case state / type names; empty = all.
     boost::asio::awaitable<protocol::messages::list_groups_response> list_groups(

@@ -33,12 +33,19 @@ void coordinator_shard::commit(const m::offset_commit_request& req,
     const int32_t gen = req.generation_id_or_member_epoch;
     const int64_t now = host_->now_ms();
     if (group* any = find_group(req.group_id)) {
-        // Only classic groups exist today; a consumer-protocol group (KIP-848) will validate
-        // member epochs here.
-        if (any->type() != group_type::classic) return all(error_code::unknown_member_id);
-        auto& g = static_cast<classic_group&>(*any);
-        if (g.is_dead()) return all(error_code::coordinator_not_available);
-        if (!(gen < 0 && g.state() == group_state::empty)) {
+        if (any->is_dead()) return all(error_code::coordinator_not_available);
+        if (any->type() == group_type::consumer) {
+            // KIP-848: a member commits with its member epoch; an empty group also takes
+            // commits of admin clients and simple consumers (epoch -1).
+            auto& cg = static_cast<consumer_group&>(*any);
+            if (!(gen < 0 && cg.members.empty())) {
+                consumer_member* mem = cg.find(req.member_id);
+                if (!mem) return all(error_code::unknown_member_id);
+                if (gen > mem->member_epoch) return all(error_code::fenced_member_epoch);
+                if (gen < mem->member_epoch) return all(error_code::stale_member_epoch);
+            }
+        } else if (auto& g = static_cast<classic_group&>(*any);
+                   !(gen < 0 && g.state() == group_state::empty)) {
             if (g.fenced(req.member_id, req.group_instance_id))
                 return all(error_code::fenced_instance_id);
             member* mem = g.find(req.member_id);
@@ -100,12 +107,26 @@ void coordinator_shard::commit(const m::offset_commit_request& req,
 
 m::offset_fetch_response::offset_fetch_response_group coordinator_shard::fetch(
     const std::string& group_id,
-    const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics) {
+    const std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>& topics,
+    const std::optional<std::string>& member_id, int32_t member_epoch) {
     m::offset_fetch_response::offset_fetch_response_group out;
     out.group_id = group_id;
     if (auto e = ready(); e != error_code::none) {
         out.error_code = wire(e);
         return out;
+    }
+    if (consumer_group* cg = find_consumer(group_id);
+        cg && !cg->is_dead() && (member_id || member_epoch >= 0)) {
+        // KIP-848: a member fetching as a member must be one, at its current epoch.
+        const consumer_member* mem = cg->find(member_id.value_or(""));
+        if (!mem) {
+            out.error_code = wire(error_code::unknown_member_id);
+            return out;
+        }
+        if (member_epoch != mem->member_epoch) {
+            out.error_code = wire(error_code::stale_member_epoch);
+            return out;
+        }
     }
     auto add = [&](const std::string& topic, int32_t p, const committed_offset* co) {
         if (out.topics.empty() || out.topics.back().name != topic)
@@ -135,7 +156,14 @@ void coordinator_shard::delete_offsets(const std::string& group_id,
     std::erase_if(tps, [&](const topic_partition& tp) { return !offsets_.find(group_id, tp); });
     for (const auto& tp : tps)
         recs.push_back(offsets_manager::tombstone(group_id, tp));
-    if (whole_group) recs.emplace_back().key = encode_group_key(group_id);
+    if (whole_group) {
+        if (const consumer_group* cg = find_consumer(group_id)) {
+            for (auto& r : group_tombstones(*cg))
+                recs.push_back(std::move(r));
+        } else {
+            recs.emplace_back().key = encode_group_key(group_id);
+        }
+    }
     write(std::move(recs), [this, group_id, tps = std::move(tps), whole_group,
                             done = std::move(done)](error_code e) {
         if (e == error_code::none) {
@@ -147,6 +175,7 @@ void coordinator_shard::delete_offsets(const std::string& group_id,
                     g->fail_waiting(error_code::unknown_member_id);
                     g->transition_to(group_state::dead, host_->now_ms());
                 }
+                if (consumer_group* g = find_consumer(group_id)) g->dead = true;
                 groups_.erase(group_id);
             }
         }

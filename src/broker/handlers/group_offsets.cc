@@ -34,7 +34,15 @@ task<m::offset_fetch_response> handle_offset_fetch(request_context& ctx,
                 for (auto& t : *g.topics)
                     topics->emplace_back(t.name, t.partition_indexes);
             }
-            auto op = ctx.b.groups().offset_fetch(g.group_id, std::move(topics));
+            // v9 (KIP-848): a consumer-protocol member names itself and its epoch.
+            std::optional<std::string> member_id;
+            int32_t member_epoch = -1;
+            if (v >= 9) {
+                member_id = g.member_id;
+                member_epoch = g.member_epoch;
+            }
+            auto op = ctx.b.groups().offset_fetch(g.group_id, std::move(topics),
+                                                  std::move(member_id), member_epoch);
             resp.groups.push_back(co_await std::move(op));
         }
         co_return resp;

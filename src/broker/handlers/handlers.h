@@ -8,6 +8,8 @@
 #include "protocol/generated/alter_configs.h"
 #include "protocol/generated/alter_partition_reassignments.h"
 #include "protocol/generated/api_versions.h"
+#include "protocol/generated/consumer_group_describe.h"
+#include "protocol/generated/consumer_group_heartbeat.h"
 #include "protocol/generated/create_partitions.h"
 #include "protocol/generated/create_topics.h"
 #include "protocol/generated/delete_groups.h"
@@ -99,5 +101,10 @@ task<m::describe_groups_response> handle_describe_groups(request_context&,
                                                          m::describe_groups_request&);
 task<m::delete_groups_response> handle_delete_groups(request_context&, m::delete_groups_request&);
 task<m::offset_delete_response> handle_offset_delete(request_context&, m::offset_delete_request&);
+// The consumer group protocol of KIP-848 (handlers/consumer_groups.cc).
+task<m::consumer_group_heartbeat_response> handle_consumer_group_heartbeat(
+    request_context&, m::consumer_group_heartbeat_request&);
+task<m::consumer_group_describe_response> handle_consumer_group_describe(
+    request_context&, m::consumer_group_describe_request&);
 
 }  // namespace rill::broker

@@ -32,6 +32,14 @@ struct fake_partition {
     std::deque<std::pair<int64_t, std::function<void(error_code)>>> waiting;
     std::deque<std::function<void()>> deferred;
 
+    // The topic id the fake gives a topic name (stable, distinct for short names).
+    static protocol::uuid id_of(const std::string& name) {
+        protocol::uuid u;
+        for (size_t i = 0; i < name.size() && i < 15; ++i)
+            u.b[i] = static_cast<uint8_t>(name[i]);
+        u.b[15] = 1;
+        return u;
+    }
     // Raises the high watermark to `offset` and completes the writes below it, in order.
     void commit_to(int64_t offset) {
         committed = std::max(committed, std::min(offset, log_end));
@@ -115,6 +123,11 @@ class fake_shard_host final : public shard_host {
         auto it = p_->topics.find(topic);
         if (it == p_->topics.end()) return std::nullopt;
         return it->second;
+    }
+    std::optional<topic_meta> topic(const std::string& name) override {
+        auto it = p_->topics.find(name);
+        if (it == p_->topics.end()) return std::nullopt;
+        return topic_meta{fake_partition::id_of(name), it->second};
     }
 
   private:
