@@ -60,8 +60,18 @@ class ZooKeeperTest(ClusterTestCase):
                          c.wait_controller()))
         c.wait_for_leader(topic, 0)
         self.finish_and_check(topic, p)
-        # Topic creation goes through ZooKeeper: it works again.
-        c.create_topic("after-zk-restart", partitions=2, replication_factor=3)
+        # Topic creation goes through ZooKeeper: it works again. REQUEST_TIMED_OUT is
+        # retriable (a broker's ZooKeeper session may still be reconnecting under load): an
+        # admin client retries it, so does this test, a bounded number of times.
+        for attempt in range(3):
+            try:
+                c.create_topic("after-zk-restart", partitions=2, replication_factor=3)
+                break
+            except Exception as e:  # confluent_kafka.KafkaException
+                if attempt == 2 or "REQUEST_TIMED_OUT" not in str(e):
+                    raise
+                log(f"create topic after the ZooKeeper restart: {e}; retrying")
+                time.sleep(2)
 
     def test_session_expiry(self):
         c = self.cluster
