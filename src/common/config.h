@@ -35,6 +35,10 @@ enum class config_source : int8_t {
     default_config = 5,
 };
 
+// A list value as Kafka reads one: comma-separated items, blanks around them trimmed, empty
+// items dropped.
+std::vector<std::string> split_list(std::string_view s);
+
 struct config_def {
     std::string_view name;
     config_type type;

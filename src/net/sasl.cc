@@ -5,26 +5,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/config.h"
 #include "net/jaas.h"
 #include "net/listener_security.h"
 
 namespace rill::net {
 namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos <= s.size()) {
-        size_t comma = s.find(',', pos);
-        if (comma == std::string::npos) comma = s.size();
-        std::string item = s.substr(pos, comma - pos);
-        auto b = item.find_first_not_of(" \t");
-        auto e = item.find_last_not_of(" \t");
-        if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-        pos = comma + 1;
-    }
-    return out;
-}
 
 bool equal_secret(std::string_view a, std::string_view b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/config.h"
 #include "net/listener_security.h"
 
 namespace rill::net {
@@ -29,21 +30,6 @@ std::string openssl_errors() {
         out += buf;
     }
     return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos <= s.size()) {
-        size_t comma = s.find(',', pos);
-        if (comma == std::string::npos) comma = s.size();
-        std::string item = s.substr(pos, comma - pos);
-        auto b = item.find_first_not_of(" \t");
-        auto e = item.find_last_not_of(" \t");
-        if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-        pos = comma + 1;
-    }
-    return out;
 }
 
 int protocol_version(std::string_view name) {
