@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "protocol/record_batch_header.h"
@@ -14,6 +15,14 @@ namespace {
 using unexpected_error = unexpected<record_error>;
 
 constexpr int8_t kLegacyLogAppendTime = 0x08;
+
+// Whether the batch's offsets are ones a log can hold: base_offset and base_offset plus any
+// int32 delta fit in int64_t. Appends validate this; a damaged file can still hold anything.
+bool offsets_in_range(const batch_header& h) {
+    constexpr int64_t kMaxBase =
+        std::numeric_limits<int64_t>::max() - std::numeric_limits<int32_t>::max();
+    return h.base_offset >= 0 && h.base_offset <= kMaxBase && h.last_offset_delta >= 0;
+}
 
 void put_be(bytes& out, uint64_t v, size_t n) {
     for (size_t i = n; i-- > 0;)
@@ -148,6 +157,8 @@ result<down_convert_result, record_error> down_convert(bytes_view batches,
         std::span<const uint8_t> rest = batches;
         while (auto b = next_batch(rest)) {
             if (b->header.magic != 2) return unexpected_error{record_error::unsupported_magic};
+            if (!offsets_in_range(b->header))
+                return unexpected_error{record_error::invalid_offset_delta};
             if (b->header.codec() == compression_codec::zstd)
                 return unexpected_error{record_error::unsupported_codec};
         }

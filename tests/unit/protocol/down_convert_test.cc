@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -238,6 +239,18 @@ TEST(down_convert, truncated_and_corrupt_input) {
     auto m = down_convert(old, opts(1));
     ASSERT_FALSE(m);
     EXPECT_EQ(m.error(), record_error::unsupported_magic);
+}
+
+TEST(down_convert, offsets_no_log_holds_are_refused) {
+    // Found by down_convert_fuzz: base_offset + last_offset_delta overflowed.
+    for (int64_t base : {int64_t{-5}, std::numeric_limits<int64_t>::min(),
+                         std::numeric_limits<int64_t>::max() - 1}) {
+        bytes in = make_batch(0, 3);
+        set_base_offset(in, base);
+        auto r = down_convert(in, opts(1));
+        ASSERT_FALSE(r) << base;
+        EXPECT_EQ(r.error(), record_error::invalid_offset_delta);
+    }
 }
 
 TEST(down_convert, big_batches_are_bounded_and_progress) {
