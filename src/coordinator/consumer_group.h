@@ -42,7 +42,9 @@ enum class consumer_group_state { empty, assigning, reconciling, stable, dead };
 const char* state_name(consumer_group_state s);
 
 // Kafka's byte values in ConsumerGroupCurrentMemberAssignmentValue.State.
-enum class member_state : int8_t { unknown = 0, stable = 1, unrevoked = 2, unreleased = 3 };
+// The byte values are Kafka's (they are written in ConsumerGroupCurrentMemberAssignmentValue's
+// State field, so Kafka tooling reads the offsets topic the same way).
+enum class member_state : int8_t { stable = 0, unrevoked = 1, unreleased = 2, unknown = 127 };
 const char* state_name(member_state s);
 
 // What the group saw of a subscribed topic when it last computed the target assignment.

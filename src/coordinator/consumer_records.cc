@@ -337,8 +337,8 @@ bool consumer_group_loader::replay(int16_t type, protocol::bytes_view key,
             mem.member_epoch = v.member_epoch;
             mem.previous_member_epoch = v.previous_member_epoch;
             mem.state = static_cast<member_state>(v.state);
-            if (mem.state < member_state::stable || mem.state > member_state::unreleased)
-                mem.state = member_state::stable;
+            if (mem.state != member_state::unrevoked && mem.state != member_state::unreleased)
+                mem.state = member_state::stable;  // stable, or a state this version does not know
             mem.assigned = from_wire(v.assigned_partitions);
             mem.pending_revocation = from_wire(v.partitions_pending_revocation);
             return true;
