@@ -28,7 +28,8 @@ struct partition_state {
     std::string topic;
     int32_t partition = 0;
     bool hosted = false;   // a log exists on this broker
-    bool offline = false;  // the log went offline (I/O error)
+    bool offline = false;  // offline here: the log went offline (I/O error, failed log dir) or
+                           // could not be loaded (then hosted is false)
     int64_t log_start_offset = -1;
     int64_t high_watermark = -1;
     int64_t log_end_offset = -1;

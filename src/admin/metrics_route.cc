@@ -8,6 +8,7 @@
 #include "admin/context.h"
 #include "admin/prometheus.h"
 #include "broker/broker.h"
+#include "broker/partition_manager.h"
 #include "common/config.h"
 #include "common/metrics.h"
 #include "net/server.h"
@@ -104,7 +105,7 @@ asio::awaitable<response> render(context& ctx) {
     for (const auto& s : states)
         by_tp[{s.topic, s.partition}] = &s;
     int64_t partitions = 0, leaders = 0, under_replicated = 0, under_min_isr = 0, offline = 0,
-            global_partitions = 0;
+            global_partitions = 0, offline_replicas = 0;
     for (const auto& [name, t] : snap->topics) {
         int64_t min_isr = 1;
         if (auto v = topic_config_value("min.insync.replicas", t.configs, ctx.b.config()))
@@ -114,6 +115,8 @@ asio::awaitable<response> render(context& ctx) {
             bool replica_here =
                 std::find(p.replicas.begin(), p.replicas.end(), self) != p.replicas.end();
             if (replica_here) ++partitions;
+            if (auto it = by_tp.find({name, p.id}); it != by_tp.end() && it->second->offline)
+                ++offline_replicas;
             bool leads = p.leader == self;
             if (leads) {
                 ++leaders;
@@ -139,6 +142,11 @@ asio::awaitable<response> render(context& ctx) {
           "Partitions led here whose ISR is smaller than the replica set.", under_replicated);
     gauge("kafka_server_replicamanager_underminisrpartitioncount",
           "Partitions led here whose ISR is below min.insync.replicas.", under_min_isr);
+    gauge("kafka_server_replicamanager_offlinereplicacount",
+          "Partitions hosted here that are offline (log dir failed, log offline or not loaded).",
+          offline_replicas);
+    gauge("kafka_log_logmanager_offlinelogdirectorycount", "Log dirs of this broker that failed.",
+          static_cast<int64_t>(ctx.b.partitions().logs().failed_log_dirs().size()));
     gauge("kafka_controller_kafkacontroller_offlinepartitionscount",
           "Partitions without a serving leader.", offline);
     gauge("kafka_controller_kafkacontroller_activecontrollercount",

@@ -70,6 +70,8 @@ asio::awaitable<std::vector<partition_state>> collect_partition_states(
         items[i].st.topic = partitions[i].first;
         items[i].st.partition = partitions[i].second;
         items[i].part = pm.find({partitions[i].first, partitions[i].second});
+        if (!items[i].part)
+            items[i].st.offline = pm.is_offline({partitions[i].first, partitions[i].second});
     }
     auto read_state = [](broker::partition& p, item& it) {
         if (p.removed() || !p.log) return;

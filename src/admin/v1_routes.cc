@@ -54,8 +54,11 @@ json broker_json(context& ctx, const cluster::broker_info& bi) {
 struct health {
     std::vector<std::string> leaderless;
     std::vector<std::string> under_replicated;
+    std::vector<std::string> offline;  // partitions offline on this broker
     size_t leaderless_count = 0;
     size_t under_replicated_count = 0;
+    size_t offline_count = 0;
+    std::vector<storage::log_manager::failed_dir> failed_log_dirs;  // this broker's
 };
 
 asio::awaitable<health> compute_health(context& ctx) {
@@ -66,9 +69,14 @@ asio::awaitable<health> compute_health(context& ctx) {
     for (const auto& s : states)
         by_tp[{s.topic, s.partition}] = &s;
     health h;
+    h.failed_log_dirs = ctx.b.partitions().logs().failed_log_dirs();
     for (const auto& [name, t] : snap->topics) {
         for (const auto& p : t.partitions) {
             std::string id = "kafka/" + name + "/" + std::to_string(p.id);
+            if (auto it = by_tp.find({name, p.id}); it != by_tp.end() && it->second->offline) {
+                ++h.offline_count;
+                if (h.offline.size() < kListCap) h.offline.push_back(id);
+            }
             bool leader_alive = p.leader >= 0 && snap->brokers.contains(p.leader);
             // A partition this broker leads but cannot serve (no log, log offline) has no
             // working leader either.
@@ -126,7 +134,7 @@ asio::awaitable<response> partitions_route(context& ctx, request& req, bool sing
         }
         j["replicas"] = replicas;
         j["isr"] = p.isr;
-        j["status"] = !st.hosted ? "unavailable" : st.offline ? "offline" : "done";
+        j["status"] = st.offline ? "offline" : !st.hosted ? "unavailable" : "done";
         j["log_start_offset"] = st.log_start_offset;
         j["high_watermark"] = st.high_watermark;
         j["log_end_offset"] = st.log_end_offset;
@@ -253,6 +261,8 @@ void add_v1_routes(router& r, context& ctx) {
         json reasons = json::array();
         if (h.leaderless_count) reasons.push_back("leaderless_partitions");
         if (h.under_replicated_count) reasons.push_back("under_replicated_partitions");
+        if (h.offline_count) reasons.push_back("offline_partitions");
+        if (!h.failed_log_dirs.empty()) reasons.push_back("offline_log_dirs");
         if (snap->controller_id < 0) reasons.push_back("no_elected_controller");
         j["is_healthy"] = reasons.empty();
         j["unhealthy_reasons"] = reasons;
@@ -267,6 +277,13 @@ void add_v1_routes(router& r, context& ctx) {
         j["leaderless_count"] = h.leaderless_count;
         j["under_replicated_partitions"] = h.under_replicated;
         j["under_replicated_count"] = h.under_replicated_count;
+        j["offline_partitions"] = h.offline;
+        j["offline_partitions_count"] = h.offline_count;
+        json dirs = json::array();
+        for (const auto& f : h.failed_log_dirs)
+            dirs.push_back(
+                {{"node_id", ctx.b.node_id()}, {"path", f.dir}, {"error", f.cause.message}});
+        j["offline_log_dirs"] = dirs;
         j["high_disk_usage_nodes"] = json::array();
         co_return response::json_body(j);
     });

@@ -73,6 +73,11 @@ partition::transition partition::apply_state(const cluster::partition_info& pi, 
     return t;
 }
 
+void partition::on_log_offline() {
+    fail_ack_waiters(error_code::kafka_storage_error);
+    wake_waiters();
+}
+
 void partition::remove() {
     removed_ = true;
     fail_ack_waiters(error_code::not_leader_or_follower);
@@ -82,6 +87,11 @@ void partition::remove() {
 result<storage::append_result, append_failure> partition::append(std::span<uint8_t> batch,
                                                                  int64_t now_ms,
                                                                  int32_t required_isr) {
+    if (log->offline() && !removed_) {
+        auto e = log->offline_error();
+        return unexpected(append_failure{error_code::kafka_storage_error,
+                                         e ? e->message : std::string("log dir offline")});
+    }
     if (!is_leader()) return unexpected(append_failure{error_code::not_leader_or_follower, {}});
     if (static_cast<int32_t>(isr_.size()) < required_isr)
         return unexpected(append_failure{error_code::not_enough_replicas, {}});
@@ -95,6 +105,7 @@ result<storage::append_result, append_failure> partition::append(std::span<uint8
 void partition::when_committed(int64_t offset, int32_t min_insync,
                                std::function<void(error_code)> done) {
     if (!is_leader()) return done(error_code::not_leader_or_follower);
+    if (log->log_dir_failed()) return done(error_code::kafka_storage_error);
     ack_waiters_.push_back({offset, min_insync, std::move(done)});
     complete_ack_waiters();
 }

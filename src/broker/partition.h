@@ -109,9 +109,14 @@ class partition {
     // wakes long polls. Afterwards removed() is true and nothing writes the log.
     void remove();
 
+    // The log went offline with its log dir: acks=all waiters fail with KAFKA_STORAGE_ERROR and
+    // long polls wake (their reads then answer KAFKA_STORAGE_ERROR).
+    void on_log_offline();
+
     // ---- Leader write path (owner shard).
 
-    // Appends one validated batch as leader at leader_epoch(): NOT_LEADER_OR_FOLLOWER unless
+    // Appends one validated batch as leader at leader_epoch(): KAFKA_STORAGE_ERROR when the log
+    // is offline, NOT_LEADER_OR_FOLLOWER unless
     // leading, NOT_ENOUGH_REPLICAS when the ISR is smaller than `required_isr` (acks=all;
     // 0: no check), else the storage error. Wakes long polls (consumers and followers) and
     // raises the high watermark (at once on a single replica).

@@ -116,10 +116,69 @@ std::vector<std::shared_ptr<partition>> partition_manager::all() const {
     return out;
 }
 
+bool partition_manager::is_offline(const topic_partition& tp) const {
+    std::shared_lock lock(mu_);
+    return offline_.contains(tp);
+}
+
+std::map<topic_partition, std::string> partition_manager::offline_partitions() const {
+    std::shared_lock lock(mu_);
+    return offline_;
+}
+
+void partition_manager::refresh_offline_locked() {
+    std::map<topic_partition, std::string> next = refused_;
+    for (const auto& [tp, o] : logs_.offline_partitions())
+        next[tp] = o.log_dir;
+    std::set<std::pair<std::string, int32_t>> report;
+    for (const auto& [tp, _] : next)
+        report.emplace(tp.topic, tp.partition);
+    {
+        std::unique_lock lock(mu_);
+        offline_ = std::move(next);
+    }
+    // Cluster mode: the controller moves leadership away from them and drops them from the
+    // ISR (Kafka's log dir event notification). A blocking ZooKeeper write: control thread.
+    if (report != reported_offline_ && cluster_mode()) {
+        if (auto r = metadata_.report_offline_replicas(report); !r) {
+            log()->error("cannot report {} offline replicas to the controller: {}", report.size(),
+                         r.error().message);
+            return;  // retried with the next change
+        }
+        reported_offline_ = std::move(report);
+    }
+}
+
+void partition_manager::on_log_dir_failure(const std::string& dir, const storage::error& cause) {
+    std::vector<std::shared_ptr<partition>> affected;
+    {
+        std::lock_guard control(control_mu_);
+        if (!reported_dirs_.insert(dir).second) return;
+        refresh_offline_locked();
+        std::shared_lock lock(mu_);
+        for (const auto& [tp, p] : parts_)
+            if (logs_.log_dir_of(tp) == dir) affected.push_back(p);
+    }
+    for (const auto& p : affected) {
+        if (fetchers_) fetchers_->unfollow(p->tp);
+        boost::asio::post(*shards_[p->shard], [p] { p->on_log_offline(); });
+    }
+    log()->warn("log dir {} is offline ({}): {} hosted partitions offline, serving the rest", dir,
+                cause.message, affected.size());
+}
+
 result<void, std::string> partition_manager::start() {
     control_work_.emplace(control_.get_executor());
     control_thread_ = std::thread([this] { control_.run(); });
     fetchers_ = std::make_unique<replica_fetchers>(*this, metadata_, config_);
+    // Log dir failures are handled on the control thread (never on the failing shard or
+    // storage thread).
+    logs_.set_failure_listener([this](const std::string& dir, const storage::error& cause) {
+        boost::asio::post(control_, [this, dir, cause] { on_log_dir_failure(dir, cause); });
+    });
+    for (const auto& f : logs_.failed_log_dirs()) {
+        boost::asio::post(control_, [this, f] { on_log_dir_failure(f.dir, f.cause); });
+    }
     auto snap = metadata_.snapshot();
     {
         std::lock_guard control(control_mu_);
@@ -131,6 +190,7 @@ result<void, std::string> partition_manager::start() {
             wall_clock_ms());
         for (const auto& [tp, err] : failed)
             log()->error("partition {} could not be loaded: {}", tp.dir_name(), err.message);
+        refresh_offline_locked();
     }
     reconcile();
     // Called on the writer's thread (a shard, for the embedded store) with the snapshot just
@@ -145,6 +205,7 @@ result<void, std::string> partition_manager::start() {
 }
 
 void partition_manager::stop() {
+    logs_.set_failure_listener({});
     if (fetchers_) fetchers_->stop();
     if (control_thread_.joinable()) {
         control_work_.reset();
@@ -273,6 +334,7 @@ void partition_manager::reconcile() {
                     continue;
                 }
                 if (pending_removal_.contains(tp)) continue;  // created once the old log is gone
+                if (offline_.contains(tp)) continue;          // offline here: never recreated
                 creating.push_back({std::move(tp), cfg, pi});
             }
         }
@@ -288,6 +350,7 @@ void partition_manager::reconcile() {
             parts_.emplace(p->tp, p);
         fresh.clear();
     };
+    bool refused = false;
     for (auto& c : creating) {
         std::shared_ptr<storage::partition_log> plog = logs_.get(c.tp);
         if (!plog) {
@@ -295,6 +358,11 @@ void partition_manager::reconcile() {
             if (!created) {
                 log()->error("cannot create log for {}: {}", c.tp.dir_name(),
                              created.error().message);
+                // Offline (a failed log dir may hold it): KAFKA_STORAGE_ERROR, not retried.
+                if (created.error().code == storage::errc::log_offline) {
+                    refused_[c.tp] = logs_.log_dir_of(c.tp).value_or("");
+                    refused = true;
+                }
                 continue;
             }
             plog = *created;
@@ -317,6 +385,14 @@ void partition_manager::reconcile() {
         if (fresh.size() >= kPublishStep) publish();
     }
     publish();
+    // Offline partitions of topics that are gone (or moved away) are forgotten.
+    const size_t refused_before = refused_.size();
+    std::erase_if(refused_, [&](const auto& kv) {
+        const cluster::topic_info* t = snap.find_topic(kv.first.topic);
+        return !t || kv.first.partition >= static_cast<int32_t>(t->partitions.size()) ||
+               !hosted(t->partitions[static_cast<size_t>(kv.first.partition)]);
+    });
+    if (refused || refused_.size() != refused_before) refresh_offline_locked();
     for (auto& [p, pi] : states) {
         boost::asio::post(*shards_[p->shard], [this, p = p, pi = pi] { apply_state(p, pi); });
     }
@@ -353,6 +429,12 @@ void partition_manager::apply_state(const std::shared_ptr<partition>& p,
     const bool cluster = metadata_.snapshot()->cluster_mode;
     const auto t = p->apply_state(pi, cluster, wall_clock_ms());
     if (t.ignored || !cluster) return;
+    if (p->log->log_dir_failed()) {
+        // Offline with its log dir: neither served nor followed (the controller moves
+        // leadership away once told, see on_log_dir_failure).
+        fetchers_->unfollow(p->tp);
+        return;
+    }
     if (p->is_leader()) {
         if (!t.was_leader || t.leader_changed) {
             fetchers_->unfollow(p->tp);

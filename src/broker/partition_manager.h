@@ -67,6 +67,19 @@ class partition_manager {
     // (partition::on_follower_fetch).
     void on_follower_fetch(partition& p, int32_t replica, int64_t offset, int64_t now_ms);
 
+    // ---- Offline partitions (any thread). A partition is offline here when its log could not
+    // be loaded or created (it has no partition object then) or its log dir failed (it keeps
+    // its partition object, whose log answers log_offline). Requests for it answer
+    // KAFKA_STORAGE_ERROR; Metadata lists this broker in its offline replicas.
+    bool is_offline(const topic_partition& tp) const;
+    // Offline partitions with the log dir holding them ("" when unknown).
+    std::map<topic_partition, std::string> offline_partitions() const;
+    // The error for a partition without a partition object here: KAFKA_STORAGE_ERROR when it
+    // is offline, else `otherwise`.
+    error_code missing_partition_error(const topic_partition& tp, error_code otherwise) const {
+        return is_offline(tp) ? error_code::kafka_storage_error : otherwise;
+    }
+
     size_t shard_of(const topic_partition& tp) const;
     // Any thread: the partition, or nullptr when not hosted here.
     std::shared_ptr<partition> find(const topic_partition& tp) const;
@@ -165,6 +178,13 @@ class partition_manager {
     // Owner shard, leader: the partition's isr_writer. Runs the conditional
     // metadata_store::alter_isr on the control thread, then applies the answer on the shard.
     void request_isr_change(partition& p, std::vector<int32_t> isr, const char* why);
+    // Control thread: a log dir failed (log_manager's failure listener). Records its
+    // partitions as offline, stops following them, fails their waiters on their owner shards
+    // and, in cluster mode, tells the controller (metadata_store::report_log_dir_failure).
+    void on_log_dir_failure(const std::string& dir, const storage::error& cause);
+    // Control thread, control_mu_ held: offline_ := the log manager's offline partitions plus
+    // `extra` (partitions whose creation was refused).
+    void refresh_offline_locked();
     void schedule_periodic(size_t shard);
     void run_periodic(size_t shard);
 
@@ -185,6 +205,13 @@ class partition_manager {
     mutable std::shared_mutex mu_;
     std::map<topic_partition, std::shared_ptr<partition>> parts_;
     std::set<topic_partition> pending_removal_;  // guarded by control_mu_
+    // Offline partitions -> their log dir (guarded by mu_; written on the control thread).
+    std::map<topic_partition, std::string> offline_;
+    // Partitions whose log creation was refused as offline (guarded by control_mu_).
+    std::map<topic_partition, std::string> refused_;
+    std::set<std::string> reported_dirs_;  // log dirs already handled (control thread)
+    // Offline replicas last reported to the controller (guarded by control_mu_).
+    std::set<std::pair<std::string, int32_t>> reported_offline_;
     // What reconcile() last sent each hosted partition's owner shard (guarded by control_mu_).
     struct applied_state {
         std::optional<cluster::partition_info> pi;

@@ -2,6 +2,7 @@
 
 #include "broker/broker.h"
 #include "broker/errors.h"
+#include "broker/partition_manager.h"
 #include "common/metrics.h"
 
 namespace rill::broker {
@@ -15,7 +16,9 @@ std::optional<cluster::broker_endpoint> advertised_endpoint(const cluster::broke
 }
 
 protocol::messages::metadata_response::metadata_response_topic describe_topic(
-    const cluster::topic_info& t, const cluster::metadata_snapshot& snap) {
+    const cluster::topic_info& t, const cluster::metadata_snapshot& snap,
+    const partition_manager* local) {
+    const int32_t self = local ? local->self_id() : -1;
     protocol::messages::metadata_response::metadata_response_topic out;
     out.name = t.name;
     out.topic_id = t.id;
@@ -28,9 +31,15 @@ protocol::messages::metadata_response::metadata_response_topic describe_topic(
         mp.leader_epoch = p.leader_epoch;
         mp.replica_nodes = p.replicas;
         mp.isr_nodes = p.isr;
-        for (int32_t r : p.replicas)
-            if (!snap.brokers.contains(r)) mp.offline_replicas.push_back(r);
-        mp.error_code = wire(p.leader < 0 ? error_code::leader_not_available : error_code::none);
+        const bool offline_here = local && local->is_offline({t.name, p.id});
+        for (int32_t r : p.replicas) {
+            if (!snap.brokers.contains(r) || (r == self && offline_here) ||
+                snap.replica_offline(r, t.name, p.id))
+                mp.offline_replicas.push_back(r);
+        }
+        if (offline_here && (p.leader == self || !snap.cluster_mode)) mp.leader_id = -1;
+        mp.error_code =
+            wire(mp.leader_id < 0 ? error_code::leader_not_available : error_code::none);
         out.partitions.push_back(std::move(mp));
     }
     return out;

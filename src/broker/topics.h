@@ -12,14 +12,20 @@
 namespace rill::broker {
 
 class broker;
+class partition_manager;
 
 // The endpoint of `b` for the listener a client connected through (else its first one).
 std::optional<cluster::broker_endpoint> advertised_endpoint(const cluster::broker_info& b,
                                                             const std::string& listener_name);
 
-// A topic as Metadata describes it (all partitions, leaders, replicas, ISR).
+// A topic as Metadata describes it (all partitions, leaders, replicas, ISR). With `local`
+// (this broker's partitions), a partition offline here lists this broker in its offline
+// replicas, and when this broker is its leader (its only serving copy until the controller
+// moves leadership) it answers leader -1 / LEADER_NOT_AVAILABLE, as Kafka does for a
+// partition without a live leader.
 protocol::messages::metadata_response::metadata_response_topic describe_topic(
-    const cluster::topic_info& t, const cluster::metadata_snapshot& snap);
+    const cluster::topic_info& t, const cluster::metadata_snapshot& snap,
+    const partition_manager* local = nullptr);
 
 // Creates `name` with the broker's defaults (auto.create.topics.enable path). A topic created
 // concurrently by someone else counts as success.

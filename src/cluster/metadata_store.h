@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,13 @@ struct metadata_snapshot {
     std::map<int32_t, broker_info> brokers;  // live (registered) brokers only
     std::map<std::string, topic_info> topics;
     int64_t next_producer_id = 0;  // start of the next unallocated producer id block
+    // Cluster mode: per broker, its replicas that are offline (a failed log dir), as reported
+    // with report_offline_replicas(). The controller treats them as not up.
+    std::map<int32_t, std::set<std::pair<std::string, int32_t>>> offline_replicas;
+    bool replica_offline(int32_t broker, const std::string& topic, int32_t partition) const {
+        auto it = offline_replicas.find(broker);
+        return it != offline_replicas.end() && it->second.contains({topic, partition});
+    }
 
     const topic_info* find_topic(const std::string& name) const {
         auto it = topics.find(name);
@@ -164,6 +172,16 @@ class metadata_store {
     virtual int controlled_shutdown(std::chrono::milliseconds timeout) {
         (void)timeout;
         return 0;
+    }
+
+    // A log dir of this broker failed (Kafka's log dir event notification): `partitions` are
+    // all of this broker's offline replicas now. In cluster mode the controller then treats
+    // them as not up: leadership moves to another in-sync replica and they leave the ISR.
+    // Single node: nothing to tell. Blocking (a ZooKeeper round trip): not on a shard thread.
+    virtual result<void, meta_error> report_offline_replicas(
+        const std::set<std::pair<std::string, int32_t>>& partitions) {
+        (void)partitions;
+        return {};
     }
 
     // Called (from the writer's thread) after every change, with the new snapshot.

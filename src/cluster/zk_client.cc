@@ -139,6 +139,15 @@ int session::create(const std::string& path, const std::string& data, bool ephem
                       &ZOO_OPEN_ACL_UNSAFE, ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, nullptr, 0);
 }
 
+int session::create_sequential(const std::string& prefix, const std::string& data,
+                               std::string* created) {
+    char buf[1024];
+    int rc = zoo_create(zh_, prefix.c_str(), data.data(), static_cast<int>(data.size()),
+                        &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE, buf, sizeof(buf));
+    if (rc == ZOK && created) *created = buf;
+    return rc;
+}
+
 int session::set(const std::string& path, const std::string& data, int version, Stat* stat) {
     Stat st;
     return zoo_set2(zh_, path.c_str(), data.data(), static_cast<int>(data.size()), version,

@@ -63,6 +63,9 @@ class session {
     int children(const std::string& path, bool watch, std::vector<std::string>* out);
     int exists(const std::string& path, bool watch, Stat* stat = nullptr);
     int create(const std::string& path, const std::string& data, bool ephemeral = false);
+    // A persistent sequential znode `prefix`<10 digits>; *created gets its path.
+    int create_sequential(const std::string& prefix, const std::string& data,
+                          std::string* created = nullptr);
     int set(const std::string& path, const std::string& data, int version, Stat* stat = nullptr);
     int remove(const std::string& path, int version = -1);
     // Runs a transaction; on failure `failed_index` (if given) is the first failing op.

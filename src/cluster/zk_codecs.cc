@@ -41,6 +41,9 @@ std::string config_path(const std::string& t) {
 std::string shutdown_path(int32_t id) {
     return std::string(kShutdowns) + "/" + std::to_string(id);
 }
+std::string offline_replicas_path(int32_t id) {
+    return std::string(kOfflineReplicas) + "/" + std::to_string(id);
+}
 
 watched_path classify(const std::string& p) {
     using k = watched_path::kind;
@@ -81,6 +84,10 @@ watched_path classify(const std::string& p) {
         w.what = k::controller;
     } else if (p == kShutdowns) {
         w.what = k::shutdowns;
+    } else if (p == kOfflineReplicas || p.starts_with(std::string(kOfflineReplicas) + "/")) {
+        w.what = k::offline_replicas;
+    } else if (p == kLogDirEvents) {
+        w.what = k::log_dir_events;
     } else if (p == kPidBlock) {
         w.what = k::pid_block;
     }
@@ -298,6 +305,41 @@ std::string encode_controller_epoch(int32_t epoch) {
 std::optional<int32_t> decode_controller_epoch(const std::string& data) {
     try {
         return std::stoi(data);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+// ---- log dir failures ---------------------------------------------------------------------------
+
+std::string encode_offline_replicas(const partition_set& partitions) {
+    json parts = json::array();
+    for (const auto& [t, p] : partitions)
+        parts.push_back({{"topic", t}, {"partition", p}});
+    json j = {{"version", 1}, {"partitions", parts}};
+    return j.dump();
+}
+
+std::optional<partition_set> decode_offline_replicas(const std::string& data) {
+    try {
+        auto j = json::parse(data);
+        partition_set out;
+        for (const auto& e : j.at("partitions"))
+            out.emplace(e.at("topic").get<std::string>(), e.at("partition").get<int32_t>());
+        return out;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+std::string encode_log_dir_event(int32_t broker) {
+    json j = {{"version", 1}, {"broker", broker}, {"event", 1}};
+    return j.dump();
+}
+
+std::optional<int32_t> decode_log_dir_event(const std::string& data) {
+    try {
+        return json::parse(data).at("broker").get<int32_t>();
     } catch (const std::exception&) {
         return std::nullopt;
     }

@@ -22,6 +22,12 @@
 //                                              "block_end":"E"}  (numbers as strings)
 //   /rill/controlled_shutdown/<id> (ephem.)   "<ms>": broker <id> asks the controller to move
 //                                              its leadership away
+//   /rill/offline_replicas/<id>  (ephemeral)  {"version":1,"partitions":[{"topic":"t",
+//                                              "partition":0},..]}: broker <id>'s replicas
+//                                              that are offline (a failed log dir)
+//   /log_dir_event_notification/log_dir_event_<seq>  {"version":1,"broker":B,"event":1}
+//                                              (Kafka's: broker B had a log dir fail; the
+//                                              controller consumes and deletes it)
 //
 // A reassignment (KIP-455) lives in the topic znode: during it, `partitions` holds the full
 // replica set (target first, then the replicas being removed), `adding_replicas` the target
@@ -35,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +61,9 @@ inline constexpr const char* kControllerEpoch = "/controller_epoch";
 inline constexpr const char* kClusterId = "/cluster/id";
 inline constexpr const char* kPidBlock = "/latest_producer_id_block";
 inline constexpr const char* kShutdowns = "/rill/controlled_shutdown";
+inline constexpr const char* kOfflineReplicas = "/rill/offline_replicas";
+inline constexpr const char* kLogDirEvents = "/log_dir_event_notification";
+inline constexpr const char* kLogDirEventPrefix = "/log_dir_event_notification/log_dir_event_";
 
 std::string broker_path(int32_t id);  // /brokers/ids/<id>
 std::string topic_path(const std::string& topic);
@@ -62,20 +72,23 @@ std::string partition_path(const std::string& topic, int32_t partition);
 std::string state_path(const std::string& topic, int32_t partition);
 std::string config_path(const std::string& topic);  // /config/topics/<t>
 std::string shutdown_path(int32_t id);              // /rill/controlled_shutdown/<id>
+std::string offline_replicas_path(int32_t id);      // /rill/offline_replicas/<id>
 
 // What a watch event's path refers to (kind::other for paths the store does not watch).
 struct watched_path {
     enum class kind {
         other,
-        broker_list,  // /brokers/ids
-        topic_list,   // /brokers/topics
-        topic,        // /brokers/topics/<topic>
-        state,        // /brokers/topics/<topic>/partitions/<partition>/state
-        config_list,  // /config/topics
-        config,       // /config/topics/<topic>
-        controller,   // /controller
-        shutdowns,    // /rill/controlled_shutdown
-        pid_block,    // /latest_producer_id_block
+        broker_list,       // /brokers/ids
+        topic_list,        // /brokers/topics
+        topic,             // /brokers/topics/<topic>
+        state,             // /brokers/topics/<topic>/partitions/<partition>/state
+        config_list,       // /config/topics
+        config,            // /config/topics/<topic>
+        controller,        // /controller
+        shutdowns,         // /rill/controlled_shutdown
+        offline_replicas,  // /rill/offline_replicas and /rill/offline_replicas/<id>
+        log_dir_events,    // /log_dir_event_notification
+        pid_block,         // /latest_producer_id_block
     };
     kind what = kind::other;
     std::string topic;
@@ -134,6 +147,15 @@ std::string encode_controller(int32_t broker_id, int64_t timestamp_ms);
 std::optional<int32_t> decode_controller(const std::string& data);  // the brokerid
 std::string encode_controller_epoch(int32_t epoch);
 std::optional<int32_t> decode_controller_epoch(const std::string& data);
+
+// /rill/offline_replicas/<id>: the broker's offline replicas (sorted, no duplicates).
+using partition_set = std::set<std::pair<std::string, int32_t>>;
+std::string encode_offline_replicas(const partition_set& partitions);
+std::optional<partition_set> decode_offline_replicas(const std::string& data);
+// /log_dir_event_notification/log_dir_event_<seq> (Kafka's LogDirEventNotification, event 1:
+// a log dir failure). decode: the broker id.
+std::string encode_log_dir_event(int32_t broker);
+std::optional<int32_t> decode_log_dir_event(const std::string& data);
 
 // /latest_producer_id_block: the block [start, end] handed to `broker`.
 std::string encode_pid_block(int32_t broker, int64_t start, int64_t end);

@@ -17,7 +17,9 @@ std::optional<controller_decision> decide_partition(const partition_info& p,
                                                     const controller_view& view,
                                                     bool unclean_allowed, bool rebalance) {
     if (p.partition_epoch < 0 || p.replicas.empty()) return std::nullopt;
-    auto live = [&](int32_t b) { return view.live.contains(b); };
+    auto live = [&](int32_t b) {
+        return view.live.contains(b) && !(view.offline && view.offline->contains(b));
+    };
     auto up = [&](int32_t b) { return live(b) && !view.shutting_down.contains(b); };
     controller_decision d{p.leader, p.leader_epoch, p.isr};
     const auto& replicas = p.replicas;
@@ -181,6 +183,7 @@ void zk_store::become_controller() {
         // Re-read partition state so decisions start from the truth.
         load_brokers();
         load_shutdowns();
+        load_log_dir_events();  // failures reported while there was no controller
         return;
     }
     log_->warn("could not increment {}; will retry", kControllerEpoch);
@@ -241,7 +244,11 @@ void zk_store::run_controller() {
             unclean_topic = &name;
             unclean = unclean_enabled(name);
         }
-        auto d = decide_partition(p, controller_view{brokers_, shutting_down_}, unclean, rebalance);
+        std::set<int32_t> offline;
+        for (const auto& [b, parts] : offline_replicas_)
+            if (parts.contains({name, pid})) offline.insert(b);
+        auto d = decide_partition(p, controller_view{brokers_, shutting_down_, &offline}, unclean,
+                                  rebalance);
         if (!d) continue;
         if (!apply(name, pid, *d)) {
             if (!is_controller_ || need_full_reload_) return;

@@ -28,9 +28,13 @@ struct controller_decision {
 struct controller_view {
     const std::map<int32_t, broker_info>& live;  // registered brokers
     const std::set<int32_t>& shutting_down;      // asked for a controlled shutdown
+    // Brokers whose replica of this partition is offline (a failed log dir): treated as not
+    // live for it (never leader, dropped from the ISR). Nullable.
+    const std::set<int32_t>* offline = nullptr;
 };
 
 // The decision for `p` (nullopt: nothing to change), Kafka's ZooKeeper-era rules:
+// - a replica that is offline on its broker (view.offline) counts as gone;
 // - a leader that is gone, shutting down or no longer a replica is replaced by the first
 //   replica that is up and in the ISR (keeping a shutting-down leader when no other in-sync
 //   replica is up; with `unclean_allowed`, the first replica that is up, the ISR becoming

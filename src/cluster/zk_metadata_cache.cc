@@ -52,6 +52,12 @@ void zk_store::handle_event(const zk::event& e) {
         case k::shutdowns:
             load_shutdowns();
             break;
+        case k::offline_replicas:
+            load_offline_replicas();
+            break;
+        case k::log_dir_events:
+            load_log_dir_events();
+            break;
         case k::pid_block:
             load_pid();
             break;
@@ -84,6 +90,8 @@ void zk_store::full_reload() {
         load_config(name);
     load_controller();
     load_shutdowns();
+    load_offline_replicas();
+    load_log_dir_events();
     load_pid();
     dirty_ = true;
 }
@@ -305,6 +313,55 @@ void zk_store::load_shutdowns() {
     shutting_down_ = std::move(next);
 }
 
+void zk_store::load_offline_replicas() {
+    auto s = zk();
+    std::vector<std::string> ids;
+    int rc = s->children(kOfflineReplicas, true, &ids);
+    if (rc != ZOK) return read_failed(rc, kOfflineReplicas);
+    std::map<int32_t, std::set<std::pair<std::string, int32_t>>> next;
+    for (const auto& n : ids) {
+        int32_t id = 0;
+        try {
+            id = std::stoi(n);
+        } catch (const std::exception&) {
+            continue;
+        }
+        std::string data;
+        rc = s->get(offline_replicas_path(id), true, &data);
+        if (rc == ZNONODE) continue;
+        if (rc != ZOK) return read_failed(rc, offline_replicas_path(id));
+        if (auto parts = decode_offline_replicas(data); parts && !parts->empty())
+            next[id] = std::move(*parts);
+    }
+    for (const auto& [id, parts] : next) {
+        auto it = offline_replicas_.find(id);
+        if (it == offline_replicas_.end() || it->second != parts)
+            log_->warn("broker {} has {} offline replicas (failed log dir)", id, parts.size());
+    }
+    if (next != offline_replicas_) {
+        offline_replicas_ = std::move(next);
+        dirty_ = true;
+    }
+}
+
+void zk_store::load_log_dir_events() {
+    auto s = zk();
+    std::vector<std::string> names;
+    int rc = s->children(kLogDirEvents, true, &names);
+    if (rc != ZOK) return read_failed(rc, kLogDirEvents);
+    if (names.empty() || !is_controller_) return;
+    for (const auto& n : names) {
+        std::string path = std::string(kLogDirEvents) + "/" + n;
+        std::string data;
+        if (s->get(path, false, &data) == ZOK) {
+            if (auto b = decode_log_dir_event(data))
+                log_->warn("controller: broker {} reported a log dir failure", *b);
+        }
+        s->remove(path);
+    }
+    load_offline_replicas();
+}
+
 void zk_store::load_pid() {
     auto s = zk();
     std::string data;
@@ -331,6 +388,7 @@ void zk_store::publish() {
     for (const auto& [name, e] : topics_)
         next->topics.emplace(name, e.info);
     next->next_producer_id = next_pid_;
+    next->offline_replicas = offline_replicas_;
     std::shared_ptr<const metadata_snapshot> pub = std::move(next);
     {
         std::lock_guard lock(snap_mu_);

@@ -202,11 +202,21 @@ bool zk_store::connect_and_register(clock::time_point deadline, bool first, std:
         std::lock_guard lock(zk_mu_);
         zk_ = shared;
     }
-    for (const char* p : {kBrokerIds, kTopics, kConfigTopics, kShutdowns, "/cluster"}) {
+    for (const char* p : {kBrokerIds, kTopics, kConfigTopics, kShutdowns, kOfflineReplicas,
+                          kLogDirEvents, "/cluster"}) {
         if (int rc = shared->ensure_path(p); rc != ZOK) {
             *error = std::string("cannot create ") + p + ": " + zk::error_string(rc);
             return false;
         }
+    }
+    // A previous incarnation's offline replicas are stale; this session's (after an expiry
+    // with a log dir still failed) are written again.
+    (void)shared->remove(offline_replicas_path(self_.id));
+    {
+        std::lock_guard lock(offline_mu_);
+        if (!reported_offline_.empty())
+            (void)shared->create(offline_replicas_path(self_.id),
+                                 encode_offline_replicas(reported_offline_), true);
     }
     if (!check_cluster_id(*shared, first, error)) return false;
     // Registration: a previous incarnation's ephemeral znode may linger until its session
@@ -426,6 +436,10 @@ bool expire_session(metadata_store& store) {
 bool is_controller(const metadata_store& store) {
     auto* s = dynamic_cast<const zk_store*>(&store);
     return s && s->controller_now();
+}
+std::vector<std::string> children(const metadata_store& store, const std::string& path) {
+    auto* s = dynamic_cast<const zk_store*>(&store);
+    return s ? s->children_for_testing(path) : std::vector<std::string>{};
 }
 }  // namespace zk_testing
 

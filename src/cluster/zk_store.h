@@ -21,6 +21,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/metadata_store.h"
 
@@ -41,6 +42,8 @@ namespace zk_testing {
 bool expire_session(metadata_store& store);
 // Is this store the controller right now?
 bool is_controller(const metadata_store& store);
+// The children of `path` (empty when missing or not a ZooKeeper store).
+std::vector<std::string> children(const metadata_store& store, const std::string& path);
 }  // namespace zk_testing
 
 }  // namespace rill::cluster

@@ -84,10 +84,17 @@ class zk_store final : public metadata_store {
     result<void, meta_error> elect_preferred_leader(const std::string& topic,
                                                     int32_t partition) override;
     int controlled_shutdown(std::chrono::milliseconds timeout) override;
+    result<void, meta_error> report_offline_replicas(
+        const std::set<std::pair<std::string, int32_t>>& partitions) override;
 
     // Testing hooks (zk_store.cc; any thread).
     bool expire_for_testing();
     bool controller_now() const { return is_controller_flag_.load(); }
+    std::vector<std::string> children_for_testing(const std::string& path) const {
+        std::vector<std::string> out;
+        if (auto s = zk()) s->children(path, false, &out);
+        return out;
+    }
 
   private:
     struct topic_entry {
@@ -127,6 +134,11 @@ class zk_store final : public metadata_store {
     void load_config(const std::string& name);
     void load_controller();
     void load_shutdowns();
+    // /rill/offline_replicas: every broker's offline replicas (watched, children and data).
+    void load_offline_replicas();
+    // /log_dir_event_notification: the controller logs and deletes the events, then re-reads
+    // the offline replicas.
+    void load_log_dir_events();
     void load_pid();
     // Publishes a snapshot of the cache (version + 1) and calls the listeners.
     void publish();
@@ -178,6 +190,7 @@ class zk_store final : public metadata_store {
     std::map<std::string, topic_entry> topics_;
     std::map<std::string, config_values> configs_;
     std::set<int32_t> shutting_down_;
+    std::map<int32_t, std::set<std::pair<std::string, int32_t>>> offline_replicas_;
     int32_t controller_id_ = -1;
     int64_t next_pid_ = 0;
     bool dirty_ = false;
@@ -195,6 +208,10 @@ class zk_store final : public metadata_store {
     std::atomic<int32_t> known_controller_epoch_{0};
     clock::time_point next_rebalance_;
     clock::time_point next_registration_check_;
+
+    // What report_offline_replicas() last wrote (re-written after a session expiry).
+    std::mutex offline_mu_;
+    std::set<std::pair<std::string, int32_t>> reported_offline_;
 
     // Published snapshot and listeners.
     mutable std::mutex snap_mu_;

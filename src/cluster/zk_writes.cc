@@ -438,6 +438,28 @@ int zk_store::controlled_shutdown(std::chrono::milliseconds timeout) {
     return left;
 }
 
+result<void, meta_error> zk_store::report_offline_replicas(
+    const std::set<std::pair<std::string, int32_t>>& partitions) {
+    auto s = zk();
+    const std::string path = offline_replicas_path(self_.id);
+    const std::string data = encode_offline_replicas(partitions);
+    {
+        std::lock_guard lock(offline_mu_);
+        reported_offline_ = partitions;
+    }
+    // The broker's ephemeral set first (what the controller acts on), then Kafka's
+    // notification (what wakes the controller).
+    int rc = s->set(path, data, -1);
+    if (rc == ZNONODE) rc = s->create(path, data, true);
+    if (rc == ZNODEEXISTS) rc = s->set(path, data, -1);
+    if (rc != ZOK) return unexpected(zk_failure(rc, path));
+    rc = s->create_sequential(kLogDirEventPrefix, encode_log_dir_event(self_.id));
+    if (rc != ZOK) return unexpected(zk_failure(rc, kLogDirEventPrefix));
+    log_->warn("reported {} offline replicas to the controller", partitions.size());
+    on_store([this] { load_offline_replicas(); });
+    return {};
+}
+
 bool zk_store::shutting_down_now(int32_t id) {
     Stat st;
     auto s = zk();

@@ -215,7 +215,7 @@ status compaction_job::run() {
 
 std::shared_ptr<compaction_job> partition_log::prepare_compaction(int64_t now_ms) {
     const auto& c = opts_.config;
-    if (!c.cleanup_compact || compaction_running_ || offline_ || closed_) return nullptr;
+    if (!c.cleanup_compact || compaction_running_ || offline() || closed_) return nullptr;
     std::vector<std::shared_ptr<segment>> cleanable;
     uint64_t total = 0, dirty = 0;
     for (size_t i = 0; i + 1 < segments_.size(); ++i) {

@@ -31,6 +31,7 @@ const char* errc_name(errc e);
 struct error {
     errc code = errc::io_error;
     std::string message;
+    int sys_errno = 0;  // the errno of a failed file operation (errno_error); 0 otherwise
 
     error() = default;
     error(errc c, std::string m = {}) : code(c), message(std::move(m)) {}  // NOLINT

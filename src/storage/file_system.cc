@@ -45,7 +45,9 @@ error errno_error(int err, const std::string& what) {
     if (err == ENOSPC || err == EDQUOT) c = errc::disk_full;
     if (err == ENOENT) c = errc::not_found;
     if (err == EEXIST) c = errc::already_exists;
-    return error(c, what + ": " + std::strerror(err));
+    error e(c, what + ": " + std::strerror(err));
+    e.sys_errno = err;
+    return e;
 }
 
 namespace {

@@ -56,7 +56,7 @@ status flush_state::sync_now() {
         std::lock_guard lk(mu_);
         if (!st) {
             failed_ = st.error();
-            logger()->error("fdatasync failed, log goes offline: {}", st.error().message);
+            logger()->warn("fdatasync failed, log goes offline: {}", st.error().message);
         } else {
             if (target > durable_.load()) durable_.store(target, std::memory_order_release);
             size_t synced_sealed = files.size() - (active_ ? 1 : 0);
@@ -73,6 +73,7 @@ status flush_state::sync_now() {
             }
         }
     }
+    if (!st && on_failure_) on_failure_(st.error());
     for (auto& cb : ready)
         cb(st);
     return st;

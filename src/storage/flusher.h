@@ -51,6 +51,9 @@ class flush_state {
     int64_t durable() const { return durable_.load(std::memory_order_acquire); }
     int64_t published() const { return published_.load(std::memory_order_acquire); }
     std::optional<error> failure() const;
+    // Called (on the syncing thread, outside the locks) with the error of a failed sync, once.
+    // Set before the first sync (partition_log: reports it to the log dir).
+    void set_failure_hook(std::function<void(const error&)> hook) { on_failure_ = std::move(hook); }
 
     // Syncs the dirty files on the calling thread (flusher thread, or the owner for a
     // synchronous flush) and completes the satisfied waiters. Returns the sync status.
@@ -71,6 +74,7 @@ class flush_state {
     std::mutex sync_mu_;  // one sync at a time per log
     std::atomic<int64_t> published_{0};
     std::atomic<int64_t> durable_;
+    std::function<void(const error&)> on_failure_;
 };
 
 // Thread-safe. Owns `threads` flusher threads; the destructor completes queued work first.

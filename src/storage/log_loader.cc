@@ -211,6 +211,8 @@ status partition_log::load(int64_t /*now_ms*/) {
         if (auto s = fs.sync_dir(dir); !s) return s;
     }
     flush_ = std::make_shared<flush_state>(leo_, opts_.fs, dir);
+    if (opts_.log_dir)
+        flush_->set_failure_hook([ld = opts_.log_dir](const error& e) { ld->report(e); });
     flush_->publish(leo_);
     flush_->set_active(segments_.active()->log_file(), {});
 

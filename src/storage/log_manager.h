@@ -4,6 +4,14 @@
 // (checkpoints, producer snapshots, file removal, directory removal) and a cleaner thread
 // (compaction runs).
 //
+// LOG DIR FAILURE (Kafka's LogDirFailureChannel): an I/O error that fails_log_dir() on any
+// file of a log dir (EIO, EROFS, a failed fsync; never ENOSPC) marks the whole dir failed, at
+// run time or while loading: its logs go offline (log_dir_state), nothing more is written in
+// it, and the failure listener hears of it once. A log dir that cannot be created or listed at
+// startup is failed from the start (open() fails only when every log dir fails). Partitions in
+// a failed dir are never recreated elsewhere: create() refuses them, and refuses every
+// partition while a dir whose content could not be listed is failed.
+//
 // THREADING CONTRACT
 //   - log_manager's own methods (open, load_all, create, get, remove, close) are called from
 //     one control thread (the broker's startup/controller thread); they may block.
@@ -20,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +36,7 @@
 #include "storage/file_system.h"
 #include "storage/flusher.h"
 #include "storage/log_config.h"
+#include "storage/log_dir_failure.h"
 #include "storage/partition_log.h"
 #include "storage/task_queue.h"
 
@@ -54,6 +64,19 @@ class log_manager {
                                                      log_manager_config cfg);
     ~log_manager();
 
+    // Any thread: who hears of log dir failures (once per dir, on the failing thread: post the
+    // work elsewhere). Dirs that failed before it was set are in failed_log_dirs().
+    void set_failure_listener(log_dir_failure_listener l) { channel_->set_listener(std::move(l)); }
+    struct failed_dir {
+        std::string dir;
+        error cause;
+    };
+    // Any thread: the failed log dirs, in log.dirs order.
+    std::vector<failed_dir> failed_log_dirs() const;
+    bool log_dir_failed(const std::string& dir) const;
+    // The log.dirs entry holding the partition (loaded, created or offline).
+    std::optional<std::string> log_dir_of(const topic_partition& tp) const;
+
     // Opens (recovering as needed) every partition directory found; `config_for` gives each
     // log its config. Returns the logs that failed to load (their dir is left alone, logged,
     // and they stay offline: see offline_partitions()).
@@ -73,8 +96,9 @@ class log_manager {
                                                   int64_t now_ms);
     std::shared_ptr<partition_log> get(const topic_partition& tp) const;
     std::vector<topic_partition> partitions() const;
-    // Partitions that failed to load (load_all), with their log dir and error.
-    const std::map<topic_partition, offline_log>& offline_partitions() const { return offline_; }
+    // Offline partitions with their log dir and error: those that failed to load (load_all)
+    // and every log of a failed log dir.
+    std::map<topic_partition, offline_log> offline_partitions() const;
     // Forgets the log, renames its directory to <name>.<n>-delete and removes it in the
     // background. REQUIRES: the owner executor no longer uses the log.
     status remove(const topic_partition& tp);
@@ -86,7 +110,8 @@ class log_manager {
     bool schedule_compaction(const std::shared_ptr<partition_log>& log, int64_t now_ms,
                              std::function<void(std::function<void()>)> post);
 
-    // Clean shutdown of every log (blocking), then drains the background threads.
+    // Clean shutdown of every log (blocking), then drains the background threads. Logs in a
+    // failed log dir are left as they are (not an error).
     status close();
 
     flusher& log_flusher() { return *flusher_; }
@@ -97,7 +122,9 @@ class log_manager {
 
   private:
     log_manager(std::shared_ptr<file_system> fs, log_manager_config cfg);
-    partition_log::options log_options(const std::string& dir, const log_config& cfg);
+    partition_log::options log_options(const std::string& log_dir, const std::string& dir,
+                                       const log_config& cfg);
+    log_dir_state& dir_state(const std::string& log_dir) const { return *dir_states_.at(log_dir); }
 
     std::shared_ptr<file_system> fs_;
     log_manager_config cfg_;
@@ -107,6 +134,9 @@ class log_manager {
     std::map<topic_partition, std::shared_ptr<partition_log>> logs_;
     std::map<topic_partition, std::string> log_dir_of_;
     std::map<topic_partition, offline_log> offline_;
+    std::shared_ptr<log_dir_failure_channel> channel_ = std::make_shared<log_dir_failure_channel>();
+    std::map<std::string, std::shared_ptr<log_dir_state>> dir_states_;  // one per log.dirs entry
+    std::set<std::string> unlisted_dirs_;  // failed before their content was listed
     uint64_t delete_seq_ = 0;
     bool closed_ = false;
 };

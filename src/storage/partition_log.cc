@@ -36,10 +36,11 @@ segment_config partition_log::seg_config() const {
 }
 
 void partition_log::run(std::function<void()> task, std::function<void()> if_retired) {
-    auto guarded = [inc = incarnation_, task = std::move(task),
+    auto guarded = [inc = incarnation_, dir = opts_.log_dir, task = std::move(task),
                     if_retired = std::move(if_retired)] {
         std::unique_lock lock(inc->mu);
-        if (!inc->retired) {
+        // Nothing more is written into a failed log dir (no partial state).
+        if (!inc->retired && !(dir && dir->failed())) {
             task();
             return;
         }
@@ -58,18 +59,33 @@ void partition_log::retire() {
 }
 
 void partition_log::go_offline(const error& e) {
-    if (!offline_) {
-        logger()->error("log {} goes offline: {} ({})", opts_.dir, e.message, errc_name(e.code));
-        offline_ = error(errc::log_offline, e.message);
+    if (offline_) return;
+    // The log dir logs its own failure once; its logs follow it quietly.
+    if (opts_.log_dir && opts_.log_dir->report(e)) {
+        logger()->debug("log {} goes offline with its log dir: {}", opts_.dir, e.message);
+        offline_ = opts_.log_dir->offline_error();
+        return;
     }
+    logger()->error("log {} goes offline: {} ({})", opts_.dir, e.message, errc_name(e.code));
+    offline_ = error(errc::log_offline, e.message);
+}
+
+bool partition_log::check_offline() {
+    if (!offline_) {
+        if (auto f = flush_->failure()) go_offline(*f);
+    }
+    if (!offline_ && log_dir_failed()) offline_ = opts_.log_dir->offline_error();
+    return offline_.has_value();
 }
 
 void partition_log::remove_files(std::vector<std::string> paths) {
     auto fs = opts_.fs;
-    run([fs, paths = std::move(paths)] {
+    run([fs, dir = opts_.log_dir, paths = std::move(paths)] {
         for (const auto& p : paths) {
-            if (auto s = fs->unlink(p); !s && s.error().code != errc::not_found)
+            if (auto s = fs->unlink(p); !s && s.error().code != errc::not_found) {
                 logger()->warn("could not remove {}: {}", p, s.error().message);
+                if (dir && dir->report(s.error())) return;
+            }
         }
     });
 }
@@ -91,9 +107,11 @@ checkpoint_files partition_log::checkpoint_contents() const {
 }
 
 void partition_log::checkpoint() {
-    run([fs = opts_.fs, dir = opts_.dir, c = checkpoint_contents()] {
-        if (auto s = write_checkpoint_files(*fs, dir, c); !s)
+    run([fs = opts_.fs, dir = opts_.dir, ld = opts_.log_dir, c = checkpoint_contents()] {
+        if (auto s = write_checkpoint_files(*fs, dir, c); !s) {
             logger()->warn("checkpoint of {} failed: {}", dir, s.error().message);
+            if (ld) ld->report(s.error());
+        }
     });
 }
 
@@ -149,7 +167,7 @@ bool partition_log::should_roll(uint64_t bytes, int64_t last_offset, int64_t now
 }
 
 status partition_log::roll(int64_t now_ms) {
-    if (offline_) return unexpected{*offline_};
+    if (check_offline()) return unexpected{*offline_};
     if (segments_.active()->empty()) return {};
     return roll_locked(now_ms);
 }
@@ -157,9 +175,18 @@ status partition_log::roll(int64_t now_ms) {
 status partition_log::roll_locked(int64_t /*now_ms*/) {
     auto old = segments_.active();
     if (old->empty()) return {};
-    if (auto s = old->seal(); !s)
+    if (auto s = old->seal(); !s) {
         logger()->warn("seal of {} failed: {}", old->log_path(), s.error().message);
+        if (fails_log_dir(s.error())) {
+            go_offline(s.error());
+            return unexpected{*offline_};
+        }
+    }
     auto seg = segment::create(*opts_.fs, opts_.dir, leo_, seg_config());
+    if (!seg && fails_log_dir(seg.error())) {
+        go_offline(seg.error());
+        return unexpected{seg.error()};
+    }
     if (!seg) {
         // Recoverable (ENOSPC, EMFILE): the old segment stays active, the next append retries.
         logger()->warn("{}: cannot roll a new segment at offset {}: {}", opts_.dir, leo_,
@@ -173,9 +200,11 @@ status partition_log::roll_locked(int64_t /*now_ms*/) {
     auto fs = opts_.fs;
     std::string dir = opts_.dir;
     int64_t at = leo_;
-    run([fs, dir, at, snap = producers_] {
-        if (auto s = snap.write_snapshot(*fs, dir, at); !s)
+    run([fs, dir, at, ld = opts_.log_dir, snap = producers_] {
+        if (auto s = snap.write_snapshot(*fs, dir, at); !s) {
             logger()->warn("producer snapshot of {} failed: {}", dir, s.error().message);
+            if (ld) ld->report(s.error());
+        }
     });
     return {};
 }
@@ -183,10 +212,7 @@ status partition_log::roll_locked(int64_t /*now_ms*/) {
 result<append_result> partition_log::append(std::span<uint8_t> data, int32_t leader_epoch,
                                             int64_t now_ms) {
     if (closed_) return make_error(errc::shutting_down, "log closed");
-    if (!offline_) {
-        if (auto f = flush_->failure()) go_offline(*f);
-    }
-    if (offline_) return unexpected{*offline_};
+    if (check_offline()) return unexpected{*offline_};
     if (data.empty()) return make_error(errc::invalid_argument, "no batches");
 
     std::vector<protocol::batch_header> hdrs;
@@ -251,7 +277,7 @@ result<append_result> partition_log::append(std::span<uint8_t> data, int32_t lea
         if (auto s = roll_locked(now_ms); !s) return unexpected{s.error()};
     }
     if (auto s = segments_.active()->append(data, metas, now_ms); !s) {
-        if (segments_.active()->broken()) go_offline(s.error());
+        if (segments_.active()->broken() || fails_log_dir(s.error())) go_offline(s.error());
         return unexpected{s.error()};
     }
     append_result ar;
@@ -278,10 +304,7 @@ result<append_result> partition_log::append(std::span<uint8_t> data, int32_t lea
 result<append_result> partition_log::append_replicated(std::span<const uint8_t> data,
                                                        int64_t now_ms) {
     if (closed_) return make_error(errc::shutting_down, "log closed");
-    if (!offline_) {
-        if (auto f = flush_->failure()) go_offline(*f);
-    }
-    if (offline_) return unexpected{*offline_};
+    if (check_offline()) return unexpected{*offline_};
     if (data.empty()) return make_error(errc::invalid_argument, "no batches");
 
     // Validate everything before writing anything.
@@ -327,7 +350,7 @@ result<append_result> partition_log::append_replicated(std::span<const uint8_t> 
     auto commit = [&](size_t from, size_t len) -> status {
         auto chunk = data.subspan(from, len);
         if (auto s = segments_.active()->append(chunk, metas, now_ms); !s) {
-            if (segments_.active()->broken()) go_offline(s.error());
+            if (segments_.active()->broken() || fails_log_dir(s.error())) go_offline(s.error());
             return s;
         }
         bool new_epoch = false;
@@ -458,10 +481,7 @@ status partition_log::restore_producers_at_end(file_system& fs) {
 status partition_log::truncate_to(int64_t offset) {
     if (closed_) return make_error(errc::shutting_down, "log closed");
     if (offset < 0) return make_error(errc::invalid_argument, "negative truncation offset");
-    if (!offline_) {
-        if (auto f = flush_->failure()) go_offline(*f);
-    }
-    if (offline_) return unexpected{*offline_};
+    if (check_offline()) return unexpected{*offline_};
     if (offset >= leo_) return {};
     if (offset < segments_.front()->base_offset()) return truncate_fully_and_start_at(offset);
 
@@ -536,10 +556,7 @@ status partition_log::truncate_to(int64_t offset) {
 status partition_log::truncate_fully_and_start_at(int64_t offset) {
     if (closed_) return make_error(errc::shutting_down, "log closed");
     if (offset < 0) return make_error(errc::invalid_argument, "negative start offset");
-    if (!offline_) {
-        if (auto f = flush_->failure()) go_offline(*f);
-    }
-    if (offline_) return unexpected{*offline_};
+    if (check_offline()) return unexpected{*offline_};
     int64_t old_start = log_start_, old_leo = leo_;
     // Newest first; the segment objects stay until all renames succeeded.
     std::vector<std::string> removed;
@@ -574,6 +591,7 @@ status partition_log::truncate_fully_and_start_at(int64_t offset) {
 
 result<read_result> partition_log::read(int64_t offset, size_t max_bytes,
                                         int64_t upper_bound) const {
+    if (log_dir_failed()) return unexpected{opts_.log_dir->offline_error()};
     if (offset < log_start_ || offset > leo_)
         return make_error(errc::offset_out_of_range, "offset " + std::to_string(offset) +
                                                          " outside [" + std::to_string(log_start_) +
@@ -589,6 +607,7 @@ result<read_result> partition_log::read(int64_t offset, size_t max_bytes,
         if (seg->base_offset() < offset) {
             auto loc = seg->find(offset);
             if (!loc) {
+                report(loc.error());
                 if (!out.regions.empty()) break;
                 return unexpected{loc.error()};
             }
@@ -597,6 +616,7 @@ result<read_result> partition_log::read(int64_t offset, size_t max_bytes,
         }
         auto sl = seg->slice(from, remaining, upper_bound, out.regions.empty());
         if (!sl) {
+            report(sl.error());
             if (!out.regions.empty()) break;
             return unexpected{sl.error()};
         }
@@ -711,7 +731,7 @@ status partition_log::flush() {
 }
 
 void partition_log::maybe_flush(int64_t now_ms) {
-    if (auto f = flush_->failure()) go_offline(*f);
+    if (check_offline()) return;
     if (first_unflushed_ms_ >= 0 && opts_.config.flush_ms != kNever &&
         now_ms - first_unflushed_ms_ >= opts_.config.flush_ms) {
         unflushed_messages_ = 0;
@@ -735,6 +755,8 @@ status partition_log::delete_front_segments(size_t count) {
 }
 
 result<size_t> partition_log::enforce_retention(int64_t now_ms) {
+    // Nothing is renamed or deleted in a failed log dir.
+    if (log_dir_failed()) return unexpected{opts_.log_dir->offline_error()};
     const auto& c = opts_.config;
     // An expired, fully committed active segment is rolled so that it can go.
     const auto& a = segments_.active();
@@ -776,6 +798,7 @@ result<size_t> partition_log::enforce_retention(int64_t now_ms) {
 }
 
 result<int64_t> partition_log::delete_records(int64_t offset, int64_t now_ms) {
+    if (check_offline()) return unexpected{*offline_};
     if (offset == -1) offset = hwm_;
     if (offset < 0 || offset > hwm_)
         return make_error(
@@ -799,7 +822,7 @@ result<int64_t> partition_log::delete_records(int64_t offset, int64_t now_ms) {
 status partition_log::close() {
     if (closed_) return {};
     closed_ = true;
-    if (offline_) return unexpected{*offline_};
+    if (check_offline()) return unexpected{*offline_};
     if (auto s = segments_.active()->seal(); !s) return s;
     if (auto s = flush(); !s) return s;
     if (auto s = segments_.active()->sync(); !s) return s;

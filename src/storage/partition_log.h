@@ -29,6 +29,7 @@
 #include "storage/file_system.h"
 #include "storage/flusher.h"
 #include "storage/log_config.h"
+#include "storage/log_dir_failure.h"
 #include "storage/producer_state.h"
 #include "storage/segment_set.h"
 
@@ -79,6 +80,9 @@ class partition_log {
         log_config config;
         flusher* flush = nullptr;  // nullable: then flushes run inline (blocking)
         task_runner background;    // checkpoint writes, snapshots, file removal
+        // The log dir holding opts.dir (log_manager sets it; nullable). An I/O error of this log
+        // that fails_log_dir() fails the whole dir; a failed dir takes this log offline.
+        std::shared_ptr<log_dir_state> log_dir;
     };
 
     // Opens or creates the log in opts.dir (blocking: recovery, index rebuilds, fsyncs).
@@ -270,8 +274,16 @@ class partition_log {
     // the old log can write into a log recreated at the same path. Any thread.
     void retire();
 
-    bool offline() const { return offline_.has_value(); }
-    const std::optional<error>& offline_error() const { return offline_; }
+    // Offline: an earlier write or sync failed, or the log dir failed (any thread may ask for
+    // the latter through log_dir_failed()).
+    bool offline() const { return offline_.has_value() || log_dir_failed(); }
+    bool log_dir_failed() const { return opts_.log_dir && opts_.log_dir->failed(); }
+    std::optional<error> offline_error() const {
+        if (offline_) return offline_;
+        if (log_dir_failed()) return opts_.log_dir->offline_error();
+        return std::nullopt;
+    }
+    const std::shared_ptr<log_dir_state>& log_dir() const { return opts_.log_dir; }
     const open_info& opened() const { return open_info_; }
     const std::string& dir() const { return opts_.dir; }
     const log_config& config() const { return opts_.config; }
@@ -300,6 +312,13 @@ class partition_log {
     void run(std::function<void()> task, std::function<void()> if_retired = {});
     segment_config seg_config() const;
     void go_offline(const error& e);
+    // Takes the log offline when its flush state or its log dir failed; true when offline
+    // (offline_ then holds the error to answer with).
+    bool check_offline();
+    // Reports an error of a file operation to the log dir (which fails when fails_log_dir).
+    void report(const error& e) const {
+        if (opts_.log_dir) opts_.log_dir->report(e);
+    }
     partition_checkpoint make_checkpoint() const;
     // The partition and leader-epoch checkpoints as of now.
     checkpoint_files checkpoint_contents() const;

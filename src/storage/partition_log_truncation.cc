@@ -56,34 +56,47 @@ status partition_log::defer_truncation(bool drop_all_snapshots) {
     std::string ck = make_checkpoint().serialize();
     std::string ep = epochs_.serialize();
     const int64_t cut = leo_;
-    run([fs, flush, dir, files = std::move(files), ck = std::move(ck), ep = std::move(ep), cut,
-         drop_all_snapshots, done = std::move(done)] {
-        auto bytes = [](const std::string& s) {
-            return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-        };
-        // The cut segment, the renames, then whatever the flusher still had to sync.
-        status s;
-        for (const auto& f : files)
-            if (s && f) s = f->sync();
-        if (s) s = fs->sync_dir(dir);
-        if (s) s = flush->sync_now();
-        // Snapshots past the cut (every one after a full truncation), including those written
-        // by tasks queued before the truncation.
-        if (s) {
-            auto snaps = list_snapshots(*fs, dir);
-            if (!snaps) s = unexpected{snaps.error()};
-            for (size_t i = 0; s && i < snaps->size(); ++i) {
-                if (!drop_all_snapshots && (*snaps)[i] <= cut) continue;
-                auto u =
-                    fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
-                if (!u && u.error().code != errc::not_found) s = u;
+    // Runs once: with the outcome, or with log_offline when the log dir failed (or the log was
+    // retired) before the task ran.
+    auto finished = std::make_shared<truncation_done>(std::move(done));
+    auto skipped = [finished, ld = opts_.log_dir] {
+        (*finished)(
+            unexpected{ld ? ld->offline_error() : error(errc::shutting_down, "log retired")});
+    };
+    run(
+        [fs, flush, dir, ld = opts_.log_dir, files = std::move(files), ck = std::move(ck),
+         ep = std::move(ep), cut, drop_all_snapshots, finished] {
+            auto bytes = [](const std::string& s) {
+                return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()),
+                                                s.size());
+            };
+            // The cut segment, the renames, then whatever the flusher still had to sync.
+            status s;
+            for (const auto& f : files)
+                if (s && f) s = f->sync();
+            if (s) s = fs->sync_dir(dir);
+            if (s) s = flush->sync_now();
+            // Snapshots past the cut (every one after a full truncation), including those written
+            // by tasks queued before the truncation.
+            if (s) {
+                auto snaps = list_snapshots(*fs, dir);
+                if (!snaps) s = unexpected{snaps.error()};
+                for (size_t i = 0; s && i < snaps->size(); ++i) {
+                    if (!drop_all_snapshots && (*snaps)[i] <= cut) continue;
+                    auto u =
+                        fs->unlink(join_path(dir, offset_file_stem((*snaps)[i]) + kSnapshotSuffix));
+                    if (!u && u.error().code != errc::not_found) s = u;
+                }
             }
-        }
-        if (s) s = write_file_atomic(*fs, join_path(dir, kPartitionCheckpoint), bytes(ck));
-        if (s) s = write_file_atomic(*fs, join_path(dir, kLeaderEpochCheckpoint), bytes(ep));
-        if (!s) logger()->error("{}: truncation not made durable: {}", dir, s.error().message);
-        done(s);
-    });
+            if (s) s = write_file_atomic(*fs, join_path(dir, kPartitionCheckpoint), bytes(ck));
+            if (s) s = write_file_atomic(*fs, join_path(dir, kLeaderEpochCheckpoint), bytes(ep));
+            if (!s) {
+                logger()->error("{}: truncation not made durable: {}", dir, s.error().message);
+                if (ld) ld->report(s.error());
+            }
+            (*finished)(s);
+        },
+        skipped);
     return {};
 }
 

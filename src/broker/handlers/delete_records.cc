@@ -36,7 +36,8 @@ task<m::delete_records_response> handle_delete_records(request_context& ctx,
             out.low_watermark = -1;
             auto part = pm.find({t.name, out.partition_index});
             if (!part) {
-                out.error_code = wire(error_code::unknown_topic_or_partition);
+                out.error_code = wire(pm.missing_partition_error(
+                    {t.name, out.partition_index}, error_code::unknown_topic_or_partition));
                 continue;
             }
             items.push_back({&out, std::move(part), t.partitions[i].offset});
@@ -44,6 +45,10 @@ task<m::delete_records_response> handle_delete_records(request_context& ctx,
     }
     int64_t now = wall_clock_ms();
     co_await pm.run_on_owners(items, [now](partition& p, item& it) {
+        if (p.log->offline()) {
+            it.out->error_code = wire(error_code::kafka_storage_error);
+            return;
+        }
         if (!p.is_leader()) {
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;

@@ -1,5 +1,6 @@
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <map>
 
 #include "broker/broker.h"
@@ -13,7 +14,7 @@ namespace {
 struct item {
     std::shared_ptr<partition> part;
     int64_t size = 0;
-    std::string dir;
+    std::string dir;  // the log.dirs entry
 };
 
 bool wanted(const std::optional<
@@ -29,7 +30,10 @@ bool wanted(const std::optional<
 
 }  // namespace
 
-// Every log directory with the size of each partition in it (null topics: all partitions).
+// Every log directory with the size of each partition in it (null topics: all partitions). A
+// failed log dir answers KAFKA_STORAGE_ERROR and lists the offline partitions it holds (their
+// last known size, 0 for those never loaded); partitions that failed to load in a working dir
+// are listed there with size 0.
 task<m::describe_log_dirs_response> handle_describe_log_dirs(request_context& ctx,
                                                              m::describe_log_dirs_request& req) {
     auto& pm = ctx.b.partitions();
@@ -38,25 +42,38 @@ task<m::describe_log_dirs_response> handle_describe_log_dirs(request_context& ct
         if (wanted(req.topics, p->tp)) items.push_back({p, 0, {}});
     co_await pm.run_on_owners(items, [](partition& p, item& it) {
         it.size = static_cast<int64_t>(p.log->size_bytes());
-        it.dir = p.log->dir();
+        if (const auto& ld = p.log->log_dir()) it.dir = ld->path();
     });
+    // Offline partitions without a partition object (never loaded).
+    std::map<topic_partition, std::string> hosted;
+    for (const auto& it : items)
+        hosted[it.part->tp] = it.dir;
+    std::map<std::string, std::map<std::string, std::vector<std::pair<int32_t, int64_t>>>> by_dir;
+    for (const auto& it : items)
+        by_dir[it.dir][it.part->tp.topic].emplace_back(it.part->tp.partition, it.size);
+    for (const auto& [tp, dir] : pm.offline_partitions())
+        if (!hosted.contains(tp) && wanted(req.topics, tp))
+            by_dir[dir][tp.topic].emplace_back(tp.partition, 0);
+    const auto failed = pm.logs().failed_log_dirs();
     m::describe_log_dirs_response resp;
     for (const auto& dir : pm.logs().log_dirs()) {
         auto& r = resp.results.emplace_back();
         r.log_dir = dir;
+        const bool dir_failed =
+            std::any_of(failed.begin(), failed.end(), [&](const auto& f) { return f.dir == dir; });
         struct statvfs st {};
-        if (::statvfs(dir.c_str(), &st) == 0) {
+        if (dir_failed) {
+            r.error_code = wire(error_code::kafka_storage_error);
+        } else if (::statvfs(dir.c_str(), &st) == 0) {
             r.total_bytes = static_cast<int64_t>(st.f_blocks) * static_cast<int64_t>(st.f_frsize);
             r.usable_bytes = static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
         }
-        std::map<std::string, std::vector<const item*>> by_topic;
-        for (const auto& it : items)
-            if (it.dir.rfind(dir, 0) == 0) by_topic[it.part->tp.topic].push_back(&it);
-        for (const auto& [topic, parts] : by_topic) {
+        for (auto& [topic, parts] : by_dir[dir]) {
             auto& t = r.topics.emplace_back();
             t.name = topic;
-            for (const item* it : parts)
-                t.partitions.push_back({it->part->tp.partition, it->size, 0, false});
+            std::sort(parts.begin(), parts.end());
+            for (const auto& [partition, size] : parts)
+                t.partitions.push_back({partition, size, 0, false});
         }
     }
     co_return resp;

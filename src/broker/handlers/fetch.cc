@@ -141,8 +141,10 @@ task<m::fetch_response> handle_fetch(request_context& ctx, m::fetch_request& req
         } else if (!(it.part = pm.find({topic->name, partition}))) {
             bool exists =
                 partition >= 0 && partition < static_cast<int32_t>(topic->partitions.size());
-            it.out.error_code = wire(exists ? error_code::not_leader_or_follower
-                                            : error_code::unknown_topic_or_partition);
+            it.out.error_code =
+                wire(exists ? pm.missing_partition_error({topic->name, partition},
+                                                         error_code::not_leader_or_follower)
+                            : error_code::unknown_topic_or_partition);
         }
         items.push_back(std::move(it));
     };

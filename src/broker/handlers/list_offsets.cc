@@ -63,7 +63,8 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
             out.partition_index = rp.partition_index;
             auto part = topic ? pm.find({t.name, rp.partition_index}) : nullptr;
             if (!part) {
-                out.error_code = wire(error_code::unknown_topic_or_partition);
+                out.error_code = wire(pm.missing_partition_error(
+                    {t.name, rp.partition_index}, error_code::unknown_topic_or_partition));
                 continue;
             }
             if (rp.timestamp < kEarliestPendingUpload || (rp.timestamp == kMaxTimestamp && v < 7)) {
@@ -77,6 +78,10 @@ task<m::list_offsets_response> handle_list_offsets(request_context& ctx,
     // Step 1, on the owners: everything but the file reads of lookups by timestamp.
     auto plan = [v, read_committed](partition& p, item& it) {
         presp& out = *it.out;
+        if (p.log->offline()) {
+            out.error_code = wire(error_code::kafka_storage_error);
+            return;
+        }
         if (!p.is_leader()) {
             out.error_code = wire(error_code::not_leader_or_follower);
             return;

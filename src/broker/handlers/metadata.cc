@@ -28,7 +28,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
     bool all = !req.topics || (v == 0 && req.topics->empty());
     if (all) {
         for (const auto& [name, t] : snap->topics)
-            resp.topics.push_back(describe_topic(t, *snap));
+            resp.topics.push_back(describe_topic(t, *snap, &ctx.b.partitions()));
         co_return resp;
     }
     // v0-3 have no flag and auto-create whenever the broker allows it.
@@ -40,7 +40,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
         if (!rt.name) {  // v10+: lookup by topic id
             const cluster::topic_info* t = snap->find_topic(rt.topic_id);
             if (t) {
-                out = describe_topic(*t, *snap);
+                out = describe_topic(*t, *snap, &ctx.b.partitions());
             } else {
                 out.topic_id = rt.topic_id;
                 out.error_code = wire(error_code::unknown_topic_id);
@@ -50,7 +50,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
         }
         const std::string& name = *rt.name;
         if (const cluster::topic_info* t = snap->find_topic(name)) {
-            resp.topics.push_back(describe_topic(*t, *snap));
+            resp.topics.push_back(describe_topic(*t, *snap, &ctx.b.partitions()));
             continue;
         }
         out.name = name;
@@ -63,7 +63,7 @@ task<m::metadata_response> handle_metadata(request_context& ctx, m::metadata_req
             auto op = ctx.b.store_write(write);
             auto created = co_await std::move(op);
             if (created) {
-                out = describe_topic(*created, *ctx.b.metadata().snapshot());
+                out = describe_topic(*created, *ctx.b.metadata().snapshot(), &ctx.b.partitions());
                 created_any = true;
             } else {
                 out.error_code = wire(created.error());

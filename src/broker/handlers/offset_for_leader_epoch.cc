@@ -37,7 +37,8 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
             out.partition = rp.partition;
             auto part = pm.find({t.topic, rp.partition});
             if (!part) {
-                out.error_code = wire(error_code::unknown_topic_or_partition);
+                out.error_code = wire(pm.missing_partition_error(
+                    {t.topic, rp.partition}, error_code::unknown_topic_or_partition));
                 continue;
             }
             items.push_back({&out, std::move(part),
@@ -45,6 +46,10 @@ task<m::offset_for_leader_epoch_response> handle_offset_for_leader_epoch(
         }
     }
     co_await pm.run_on_owners(items, [](partition& p, item& it) {
+        if (p.log->offline()) {
+            it.out->error_code = wire(error_code::kafka_storage_error);
+            return;
+        }
         if (!p.is_leader()) {
             it.out->error_code = wire(error_code::not_leader_or_follower);
             return;

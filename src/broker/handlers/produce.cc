@@ -85,7 +85,8 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
             }
             auto part = pm.find({t.name, pd.index});
             if (!part) {
-                fail(error_code::not_leader_or_follower);
+                fail(pm.missing_partition_error({t.name, pd.index},
+                                                error_code::not_leader_or_follower));
                 continue;
             }
             if (pd.records.is_null() || pd.records.size() == 0) {

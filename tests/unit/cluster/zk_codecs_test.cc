@@ -339,6 +339,25 @@ TEST(ZkCodecs, ControllerEpochIsABareNumber) {
 
 // ---- /latest_producer_id_block, /cluster/id ---------------------------------------------------
 
+TEST(ZkCodecs, LogDirFailures) {
+    EXPECT_EQ(offline_replicas_path(4), "/rill/offline_replicas/4");
+    EXPECT_EQ(classify("/rill/offline_replicas").what, watched_path::kind::offline_replicas);
+    EXPECT_EQ(classify("/rill/offline_replicas/4").what, watched_path::kind::offline_replicas);
+    EXPECT_EQ(classify("/log_dir_event_notification").what, watched_path::kind::log_dir_events);
+    partition_set parts{{"a", 1}, {"b", 0}};
+    auto enc = encode_offline_replicas(parts);
+    EXPECT_EQ(
+        enc,
+        R"({"partitions":[{"partition":1,"topic":"a"},{"partition":0,"topic":"b"}],"version":1})");
+    EXPECT_EQ(decode_offline_replicas(enc), parts);
+    EXPECT_FALSE(decode_offline_replicas("{"));
+    EXPECT_FALSE(decode_offline_replicas(R"({"partitions":[{"topic":1}]})"));
+    // Kafka's LogDirEventNotification (version 1, event 1 = log dir failure).
+    EXPECT_EQ(encode_log_dir_event(3), R"({"broker":3,"event":1,"version":1})");
+    EXPECT_EQ(decode_log_dir_event(R"({"version":1,"broker":7,"event":1})"), 7);
+    EXPECT_FALSE(decode_log_dir_event("[]"));
+}
+
 TEST(ZkCodecs, ProducerIdBlock) {
     auto j = json::parse(encode_pid_block(2, 1000, 1999));
     EXPECT_EQ(j, json::parse(R"({"version":1,"broker":2,"block_start":"1000",

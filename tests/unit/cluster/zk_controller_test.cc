@@ -93,6 +93,35 @@ TEST(ControllerDecision, ControlledShutdownMovesLeadershipOrKeepsTheOnlyInSyncRe
     EXPECT_FALSE(decide_partition(part({1, 2, 3}, 1, 5, {1}), c.view(), false, false));
 }
 
+TEST(ControllerDecision, AnOfflineReplicaIsNotUp) {
+    cluster_view c{1, 2, 3};
+    std::set<int32_t> offline{1};
+    controller_view v{c.live, c.shutting_down, &offline};
+    // The leader's replica is offline (failed log dir): the next in-sync replica leads and
+    // the offline one leaves the ISR, though its broker is still registered.
+    auto d = decide_partition(part({1, 2, 3}, 1, 5, {1, 2, 3}), v, false, false);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->leader, 2);
+    EXPECT_EQ(d->leader_epoch, 6);
+    EXPECT_EQ(d->isr, (std::vector<int32_t>{2, 3}));
+    // A follower's offline replica only leaves the ISR.
+    d = decide_partition(part({2, 1, 3}, 2, 5, {2, 1, 3}), v, false, false);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->leader, 2);
+    EXPECT_EQ(d->leader_epoch, 5);
+    EXPECT_EQ(d->isr, (std::vector<int32_t>{2, 3}));
+    // The only in-sync replica offline: no leader (unless unclean election picks another).
+    d = decide_partition(part({1, 2}, 1, 5, {1}), v, false, false);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->leader, -1);
+    d = decide_partition(part({1, 2}, 1, 5, {1}), v, true, false);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->leader, 2);
+    EXPECT_TRUE(d->unclean);
+    // Never elected back while offline, even as the preferred replica.
+    EXPECT_FALSE(decide_partition(part({1, 2, 3}, 2, 6, {2, 3}), v, false, true));
+}
+
 TEST(ControllerDecision, PreferredLeaderRebalance) {
     cluster_view c{1, 2, 3};
     auto p = part({1, 2, 3}, 2, 5, {2, 3, 1});

@@ -344,6 +344,44 @@ TEST_F(ZkStoreTest, LeaderLossElectsFromIsrWithEpochBump) {
     EXPECT_FALSE(n(3).snap()->brokers.contains(2));
 }
 
+TEST_F(ZkStoreTest, OfflineReplicasMoveLeadershipAndLeaveTheIsr) {
+    start(3);
+    create(1, "t", {{0, {2, 3, 1}}, {1, {1, 2, 3}}, {2, {3, 1, 2}}});
+    ASSERT_TRUE(wait_for([&] {
+        const partition_info* p = n(1).part("t", 0);
+        return p && p->leader == 2 && p->isr.size() == 3;
+    }));
+    // Broker 2's log dir holding t-0 and t-1 failed: it reports them (its registration stays).
+    ASSERT_TRUE(n(2).store->report_offline_replicas({{"t", 0}, {"t", 1}}));
+    ASSERT_TRUE(wait_for([&] {
+        const partition_info* p = n(1).part("t", 0);
+        return p && p->leader == 3;
+    }));
+    const partition_info* p = n(1).part("t", 0);
+    EXPECT_EQ(p->leader_epoch, 1);
+    EXPECT_EQ(p->isr, (std::vector<int32_t>{3, 1}));
+    // A follower replica leaves the ISR, the leader stays.
+    ASSERT_TRUE(wait_for([&] {
+        const partition_info* q = n(3).part("t", 1);
+        return q && q->isr == std::vector<int32_t>{1, 3};
+    }));
+    EXPECT_EQ(n(3).part("t", 1)->leader, 1);
+    // t-2 is untouched; broker 2 is still registered.
+    EXPECT_EQ(n(3).part("t", 2)->isr.size(), 3u);
+    EXPECT_TRUE(n(3).snap()->brokers.contains(2));
+    EXPECT_TRUE(n(3).snap()->replica_offline(2, "t", 0));
+    EXPECT_FALSE(n(3).snap()->replica_offline(2, "t", 2));
+    // Kafka's notification was consumed by the controller.
+    EXPECT_TRUE(wait_for(
+        [&] { return zk_testing::children(*n(1).store, "/log_dir_event_notification").empty(); }));
+    // Broker 2 restarts with the dir repaired: its stale set is gone.
+    nodes_.erase(2);
+    auto again = make_node(2);
+    ASSERT_NE(again, nullptr);
+    nodes_[2] = std::move(again);
+    EXPECT_TRUE(wait_for([&] { return !n(3).snap()->replica_offline(2, "t", 0); }));
+}
+
 TEST_F(ZkStoreTest, NoLiveIsrMemberGoesOfflineAndRecovers) {
     start(2);
     create(1, "t", {{0, {2, 1}}});

@@ -2,7 +2,10 @@
 //
 // Injected failures (the `faults` switches): writes (ENOSPC, whole or partial), syncs and
 // directory syncs (EIO), truncates, opens (EIO), creates (ENOSPC), renames, unlinks, mkdirs,
-// and running out of descriptors (EMFILE once `max_open_files` files are open).
+// and running out of descriptors (EMFILE once `max_open_files` files are open). A failing
+// subtree (`fail_under(dir, EROFS)`: a read-only remount or a dying disk under one log dir)
+// fails every mutating operation under `dir` (writes, syncs, truncates, opens, renames,
+// unlinks, mkdirs, directory syncs) with that errno; reads keep working.
 //
 // Power cuts (the idea of LevelDB's fault-injection env): with `track(root)`, the file system
 // keeps an inode model of everything under `root` - what each file held when it was last
@@ -60,6 +63,31 @@ struct faults {
     std::atomic<int64_t> ops_until_crash{-1};
     std::atomic<bool> crashed{false};
 
+    // The failing subtree (fail_under): mutating operations on paths under it fail.
+    void fail_under(std::string dir, int err) {
+        std::lock_guard lk(subtree_mu);
+        while (!dir.empty() && dir.back() == '/')
+            dir.pop_back();
+        subtree = std::move(dir);
+        subtree_errno = err;
+        subtree_set = !subtree.empty();
+    }
+    // The errno for a mutating operation on `path`, 0 when it may proceed.
+    int failing(const std::string& path) {
+        if (!subtree_set) return 0;
+        std::lock_guard lk(subtree_mu);
+        if (subtree.empty()) return 0;
+        if (path == subtree ||
+            (path.size() > subtree.size() && path.compare(0, subtree.size(), subtree) == 0 &&
+             path[subtree.size()] == '/'))
+            return subtree_errno;
+        return 0;
+    }
+    std::atomic<bool> subtree_set{false};
+    std::mutex subtree_mu;
+    std::string subtree;
+    int subtree_errno = 0;
+
     // The countdown; false when the operation must fail because the machine is dead.
     bool alive() {
         if (crashed) return false;
@@ -92,6 +120,7 @@ class fault_file final : public file {
     }
     status pwrite(uint64_t pos, std::span<const uint8_t> data) override {
         if (!fl_->alive()) return injected(EIO, "crashed: pwrite " + path());
+        if (int e = fl_->failing(path())) return injected(e, "pwrite " + path());
         if (fl_->partial_writes) {
             (void)f_->pwrite(pos, data.subspan(0, data.size() / 2));
             return injected(ENOSPC, "partial write " + path());
@@ -102,6 +131,7 @@ class fault_file final : public file {
     inline status sync() override;
     status truncate(uint64_t size) override {
         if (!fl_->alive()) return injected(EIO, "crashed: truncate " + path());
+        if (int e = fl_->failing(path())) return injected(e, "truncate " + path());
         if (fl_->fail_truncates) return injected(EIO, "truncate " + path());
         return f_->truncate(size);
     }
@@ -155,6 +185,7 @@ class fault_fs final : public file_system {
         bool creates = mode != open_mode::read_write;
         if (creates && !fl.alive()) return injected(EIO, "crashed: open " + path);
         if (fl.fail_opens) return injected(EIO, "open " + path);
+        if (int e = fl.failing(path)) return injected(e, "open " + path);
         if (creates && fl.fail_creates) return injected(ENOSPC, "create " + path);
         int max = fl.max_open_files;
         if (max >= 0 && fl.open_files >= max) return injected(EMFILE, "open " + path);
@@ -179,6 +210,8 @@ class fault_fs final : public file_system {
     status rename(const std::string& a, const std::string& b) override {
         if (!faults_->alive()) return injected(EIO, "crashed: rename " + a);
         if (faults_->fail_renames) return injected(EIO, "rename " + a + " -> " + b);
+        if (int e = faults_->failing(a) ? faults_->failing(a) : faults_->failing(b))
+            return injected(e, "rename " + a + " -> " + b);
         if (auto s = real_->rename(a, b); !s) return s;
         std::lock_guard lock(mu_);
         auto from = resolve_parent_locked(a);
@@ -197,6 +230,7 @@ class fault_fs final : public file_system {
     status unlink(const std::string& p) override {
         if (!faults_->alive()) return injected(EIO, "crashed: unlink " + p);
         if (faults_->fail_unlinks) return injected(EIO, "unlink " + p);
+        if (int e = faults_->failing(p)) return injected(e, "unlink " + p);
         if (auto s = real_->unlink(p); !s) return s;
         forget_entry(p);
         return {};
@@ -205,6 +239,7 @@ class fault_fs final : public file_system {
     status mkdir(const std::string& d) override {
         if (!faults_->alive()) return injected(EIO, "crashed: mkdir " + d);
         if (faults_->fail_mkdirs) return injected(EIO, "mkdir " + d);
+        if (int e = faults_->failing(d)) return injected(e, "mkdir " + d);
         if (auto s = real_->mkdir(d); !s) return s;
         std::lock_guard lock(mu_);
         if (auto at = resolve_parent_locked(d)) {
@@ -220,6 +255,7 @@ class fault_fs final : public file_system {
     }
     status rmdir(const std::string& d) override {
         if (!faults_->alive()) return injected(EIO, "crashed: rmdir " + d);
+        if (int e = faults_->failing(d)) return injected(e, "rmdir " + d);
         if (auto s = real_->rmdir(d); !s) return s;
         forget_entry(d);
         return {};
@@ -227,6 +263,7 @@ class fault_fs final : public file_system {
     status sync_dir(const std::string& d) override {
         if (!faults_->alive()) return injected(EIO, "crashed: fsync dir " + d);
         if (faults_->fail_syncs || faults_->fail_dir_syncs) return injected(EIO, "fsync dir " + d);
+        if (int e = faults_->failing(d)) return injected(e, "fsync dir " + d);
         {
             std::lock_guard lock(mu_);
             if (tracking()) {
@@ -388,6 +425,7 @@ inline status fault_file::sync() {
     if (fl_->sync_delay_us > 0) ::usleep(static_cast<useconds_t>(fl_->sync_delay_us.load()));
     if (!fl_->alive()) return injected(EIO, "crashed: fdatasync " + path());
     if (fl_->fail_syncs) return injected(EIO, "fdatasync " + path());
+    if (int e = fl_->failing(path())) return injected(e, "fdatasync " + path());
     if (fs_->tracking()) return node_ ? fs_->synced(node_, *f_) : status{};
     if (fl_->skip_syncs) return {};
     return f_->sync();
