@@ -23,12 +23,10 @@ from rill_harness import Broker
 KAFKA_STORAGE_ERROR = 56
 
 
-def describe_log_dirs(port):
-    """DescribeLogDirs v1 for every partition: {log_dir: (error_code, {(topic, p): size})}."""
-    body = struct.pack(">i", -1)  # topics: null (all)
+def call(port, api_key, version, body):
+    """Sends one request (header v1) and returns the response body after the correlation id."""
     client = b"rill-test"
-    header = struct.pack(">hhih", 35, 1, 7, len(client)) + client
-    req = header + body
+    req = struct.pack(">hhih", api_key, version, 7, len(client)) + client + body
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(struct.pack(">i", len(req)) + req)
 
@@ -41,7 +39,34 @@ def describe_log_dirs(port):
                 buf += chunk
             return buf
         size = struct.unpack(">i", read(4))[0]
-        data = read(size)
+        return read(size)[4:]
+
+
+def kstr(s):
+    return struct.pack(">h", len(s)) + s.encode()
+
+
+def list_offsets_error(port, topic, partition):
+    """ListOffsets v1 (latest) for one partition: its error code."""
+    body = struct.pack(">i", -1) + struct.pack(">i", 1) + kstr(topic) + struct.pack(
+        ">iiq", 1, partition, -1)
+    data = call(port, 2, 1, body)
+    pos = 4 + 2 + len(topic) + 4  # topics count, name, partitions count
+    return struct.unpack_from(">ih", data, pos)[1]
+
+
+def fetch_error(port, topic, partition):
+    """Fetch v4 (no wait) from offset 0 of one partition: its error code."""
+    body = struct.pack(">iiiib", -1, 0, 1, 1 << 20, 0) + struct.pack(">i", 1) + kstr(topic) + \
+        struct.pack(">iiqi", 1, partition, 0, 1 << 20)
+    data = call(port, 1, 4, body)
+    pos = 4 + 4 + 2 + len(topic) + 4  # throttle, topics count, name, partitions count
+    return struct.unpack_from(">ih", data, pos)[1]
+
+
+def describe_log_dirs(port):
+    """DescribeLogDirs v1 for every partition: {log_dir: (error_code, {(topic, p): size})}."""
+    data = b"\0\0\0\0" + call(port, 35, 1, struct.pack(">i", -1))  # topics: null (all)
     pos = 8  # correlation id, throttle time
 
     def take(fmt):
@@ -156,10 +181,14 @@ class LogDirFailureTest(unittest.TestCase):
             acked, failed = self.produce(prod, p, 5)
             self.assertEqual(acked, [], f"partition {p} on the failed dir acknowledged writes")
             self.assertIn(KAFKA_STORAGE_ERROR, failed)
+            self.assertEqual(fetch_error(self.broker.port, "ld", p), KAFKA_STORAGE_ERROR)
+            self.assertEqual(list_offsets_error(self.broker.port, "ld", p), KAFKA_STORAGE_ERROR)
         for p in on_b:
             acked, failed = self.produce(self.producer(), p, 20)
             self.assertEqual((len(acked), failed), (20, []), f"partition {p} on the good dir")
             self.assertEqual(self.consume(p, 40), 40)
+            self.assertEqual(fetch_error(self.broker.port, "ld", p), 0)
+            self.assertEqual(list_offsets_error(self.broker.port, "ld", p), 0)
         self.assertIsNone(self.broker.proc.poll(), "the broker died")
 
         # kcat: an error and a non-zero exit, not a hang.
