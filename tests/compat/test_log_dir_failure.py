@@ -9,7 +9,6 @@ loop devices and mkfs.ext4 (CI: a Debian 12 VM as root); skips with a message ot
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import tempfile
@@ -18,6 +17,7 @@ import unittest
 import urllib.request
 
 from loop_fs import force_read_only, mount_ext4, run
+from net_util import connect, read_response
 from rill_harness import Broker
 
 KAFKA_STORAGE_ERROR = 56
@@ -27,19 +27,9 @@ def call(port, api_key, version, body):
     """Sends one request (header v1) and returns the response body after the correlation id."""
     client = b"rill-test"
     req = struct.pack(">hhih", api_key, version, 7, len(client)) + client + body
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with connect(port, timeout=10) as s:
         s.sendall(struct.pack(">i", len(req)) + req)
-
-        def read(n):
-            buf = b""
-            while len(buf) < n:
-                chunk = s.recv(n - len(buf))
-                if not chunk:
-                    raise ConnectionError("closed")
-                buf += chunk
-            return buf
-        size = struct.unpack(">i", read(4))[0]
-        return read(size)[4:]
+        return read_response(s)[4:]
 
 
 def kstr(s):
