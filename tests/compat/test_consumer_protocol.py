@@ -7,7 +7,7 @@ a member keeps its membership (the group is replayed from __consumer_offsets).
 
 Static members (group.instance.id): one that closes keeps its partitions until another process
 with its instance id takes them over, and a live member's instance id is not released. Regex
-subscriptions follow topic creation and deletion; an invalid regex is refused.
+subscriptions follow topic creation and deletion (an invalid regex: test_groups_kip848_wire.py).
 
 Skipped when ../shared (librdkafka 2.15) is absent."""
 
@@ -268,73 +268,6 @@ class ConsumerProtocolTest(unittest.TestCase):
         self.wait_for(lambda: m.owned_tps() == {("rx-two", 0), ("rx-two", 1), ("rx-two", 2)},
                       "the deleted topic to leave the assignment")
 
-    def test_an_invalid_regex_is_refused(self):
-        # RE2 has no back-references: Kafka's RE2/J refuses this one too.
-        err, msg = consumer_group_heartbeat_v1(self.broker.port, "g848bad", r"(rx)\1")
-        self.assertEqual(err, 128, msg)  # INVALID_REGULAR_EXPRESSION
-        self.assertIn("not a valid regular expression", msg or "")
-        err, msg = consumer_group_heartbeat_v1(self.broker.port, "g848bad", "rx-.*")
-        self.assertEqual(err, 0, msg)
-
-
-def consumer_group_heartbeat_v1(port, group, regex):
-    """Joins `group` with a regex subscription by hand (ConsumerGroupHeartbeat v1, flexible
-    encoding); (error code, error message) of the answer."""
-    import socket
-    import struct
-    import uuid
-
-    def uvarint(n):
-        out = b""
-        while True:
-            b = n & 0x7F
-            n >>= 7
-            if n:
-                out += bytes([b | 0x80])
-            else:
-                return out + bytes([b])
-
-    def cstr(v):
-        if v is None:
-            return uvarint(0)
-        raw = v.encode()
-        return uvarint(len(raw) + 1) + raw
-
-    body = struct.pack(">hhi", 68, 1, 5) + struct.pack(">h", -1) + uvarint(0)
-    body += cstr(group) + cstr(str(uuid.uuid4())) + struct.pack(">i", 0)
-    body += cstr(None) + cstr(None) + struct.pack(">i", 30000)
-    body += uvarint(0)  # SubscribedTopicNames: null
-    body += cstr(regex) + cstr(None)
-    body += uvarint(1)  # TopicPartitions: empty
-    body += uvarint(0)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", _recv(s, 4))[0]
-        resp = _recv(s, size)
-    # correlation id, header tags (0), throttle, error code, error message.
-    pos = 4 + 1 + 4
-    err = struct.unpack(">h", resp[pos:pos + 2])[0]
-    pos += 2
-    n, shift, length = 0, 0, 0
-    while True:
-        b = resp[pos]
-        pos += 1
-        length |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            break
-    msg = None if length == 0 else resp[pos:pos + length - 1].decode()
-    return err, msg
-
-
-def _recv(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed by the broker")
-        buf += chunk
-    return buf
 
 if __name__ == "__main__":
     unittest.main()
