@@ -114,13 +114,17 @@ std::string consumer_group::chosen_assignor(const std::vector<std::string>& conf
     return best;
 }
 
-void consumer_group::compute_target(const std::string& assignor) {
+void consumer_group::compute_target(
+    const std::string& assignor,
+    std::map<protocol::uuid, std::vector<std::set<std::string>>> racks) {
     assignor_input in;
+    in.racks = std::move(racks);
     for (const auto& [name, t] : topics)
         in.topics[t.id] = t.partitions;
     for (const auto& [id, m] : members) {
         auto& am = in.members.emplace_back();
         am.id = id;
+        am.rack = m.rack_id;
         for (const auto& name : topics_of(m)) {
             auto it = topics.find(name);
             if (it != topics.end()) am.topics.insert(it->second.id);

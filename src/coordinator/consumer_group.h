@@ -108,8 +108,10 @@ class consumer_group final : public group {
     // The assignor the group uses: the one most members ask for, else the first configured.
     std::string chosen_assignor(const std::vector<std::string>& configured) const;
     // Recomputes every member's target assignment for the group epoch (assignment epoch =
-    // group epoch) from `topics` with `assignor`.
-    void compute_target(const std::string& assignor);
+    // group epoch) from `topics` with `assignor`; `racks`: the replicas' racks of each
+    // partition by topic id, for rack-aware assignment (empty: none).
+    void compute_target(const std::string& assignor,
+                        std::map<protocol::uuid, std::vector<std::set<std::string>>> racks = {});
     // Moves `m` towards its target (Kafka's CurrentAssignmentBuilder). `owned` is what the
     // member reported owning (nullopt: not reported in this heartbeat). Returns true when its
     // current assignment changed.

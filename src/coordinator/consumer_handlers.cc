@@ -141,7 +141,13 @@ void coordinator_shard::refresh_target(consumer_group& g, bool membership_change
     if (metadata_changed) g.topics = std::move(fresh);
     if (!membership_changed && !metadata_changed && g.assignment_epoch == g.group_epoch) return;
     if (membership_changed || metadata_changed) ++g.group_epoch;
-    g.compute_target(g.chosen_assignor(configured_assignors()));
+    // Rack-aware assignment needs the replicas' racks, looked up only when a member has a rack.
+    std::map<protocol::uuid, std::vector<std::set<std::string>>> racks;
+    if (std::any_of(g.members.begin(), g.members.end(),
+                    [](const auto& kv) { return kv.second.rack_id.has_value(); }))
+        for (const auto& [name, t] : g.topics)
+            if (auto r = host_->partition_racks(name); !r.empty()) racks[t.id] = std::move(r);
+    g.compute_target(g.chosen_assignor(configured_assignors()), std::move(racks));
 }
 
 // ---- ConsumerGroupHeartbeat ----

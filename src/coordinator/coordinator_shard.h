@@ -83,6 +83,9 @@ class shard_host {
     // The names of every topic but the internal ones (regex subscriptions resolve against
     // them); the same pointer as long as the list does not change.
     virtual std::shared_ptr<const std::vector<std::string>> topic_names() = 0;
+    // The racks (broker.rack) of the live brokers holding each partition's replicas, by
+    // partition index; empty when the topic does not exist or no broker has a rack.
+    virtual std::vector<std::set<std::string>> partition_racks(const std::string& topic) = 0;
 };
 
 // Who sent a request (JoinGroup records it; DescribeGroups shows it).

@@ -86,6 +86,23 @@ class partition_host final : public shard_host {
         return names_;
     }
 
+    std::vector<std::set<std::string>> partition_racks(const std::string& name) override {
+        auto snap = metadata_.snapshot();
+        const auto* t = snap->find_topic(name);
+        if (!t) return {};
+        std::vector<std::set<std::string>> out(t->partitions.size());
+        bool any = false;
+        for (size_t i = 0; i < t->partitions.size(); ++i)
+            for (int32_t b : t->partitions[i].replicas) {
+                auto it = snap->brokers.find(b);
+                if (it == snap->brokers.end() || !it->second.rack) continue;
+                out[i].insert(*it->second.rack);
+                any = true;
+            }
+        if (!any) out.clear();
+        return out;
+    }
+
   private:
     std::shared_ptr<const std::vector<std::string>> names_;  // owner shard only
     uint64_t names_version_ = 0;

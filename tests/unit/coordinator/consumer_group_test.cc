@@ -527,6 +527,18 @@ TEST_F(StaticMemberTest, ALeftStaticMemberIsRemovedAfterItsSessionTimeout) {
     EXPECT_EQ(group().find("d"), nullptr);
 }
 
+TEST_F(ConsumerGroupTest, MembersRacksMeetTheReplicasRacks) {
+    log->racks["t"] = {{"r1"}, {"r1"}, {"r2"}, {"r2"}};
+    auto ra = join_req("a");
+    ra.rack_id = "r2";
+    auto rb = join_req("b");
+    rb.rack_id = "r1";
+    beat(ra);
+    beat(rb);
+    EXPECT_EQ(group().target.at("a"), parts({2, 3}));
+    EXPECT_EQ(group().target.at("b"), parts({0, 1}));
+}
+
 // ---- regex subscriptions ----
 
 TEST_F(ConsumerGroupTest, ARegexSubscriptionFollowsTheTopicList) {

@@ -31,6 +31,8 @@ struct fake_partition {
     std::map<std::string, int32_t> topics{{"t", 4}, {"u", 2}};
     std::deque<std::pair<int64_t, std::function<void(error_code)>>> waiting;
     std::deque<std::function<void()>> deferred;
+    // Replica racks by topic and partition (rack-aware assignment).
+    std::map<std::string, std::vector<std::set<std::string>>> racks;
     // Reads answer when the test runs `deferred` (the broker reads files on a work pool);
     // false: at once.
     bool defer_reads = false;
@@ -146,6 +148,11 @@ class fake_shard_host final : public shard_host {
         if (!names_ || *names_ != names)
             names_ = std::make_shared<const std::vector<std::string>>(std::move(names));
         return names_;
+    }
+
+    std::vector<std::set<std::string>> partition_racks(const std::string& topic) override {
+        auto it = p_->racks.find(topic);
+        return it == p_->racks.end() ? std::vector<std::set<std::string>>{} : it->second;
     }
 
   private:
