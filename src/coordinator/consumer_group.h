@@ -125,8 +125,8 @@ class consumer_group final : public group {
     std::map<std::string, consumer_member> members;
     std::map<std::string, assignment> target;  // member id -> target assignment
     // The topics each subscribed regex matches (full match, internal topics excluded), as the
-    // coordinator last resolved them against the topic list. In memory only: resolved again on
-    // the group's next heartbeat after a load.
+    // coordinator last resolved them against the topic list. In memory only: resolved again
+    // when the group is loaded.
     std::map<std::string, std::set<std::string>> resolved_regexes;
     std::shared_ptr<const std::vector<std::string>> resolved_against;  // that topic list
     bool dead = false;

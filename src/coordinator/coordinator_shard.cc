@@ -189,6 +189,7 @@ void coordinator_shard::finish_load() {
         ++ngroups;
     }
     for (auto& [id, g] : staged_consumer_.build(now)) {
+        resolve_regexes(g);  // not persisted: resolved against today's topics
         groups_[id] = std::make_unique<consumer_group>(std::move(g));
         ++ngroups;
     }

@@ -594,6 +594,7 @@ TEST_F(ConsumerGroupTest, ARegexSubscriptionFollowsTheTopicList) {
     shard = make_shard();
     ASSERT_EQ(shard->ready(), error_code::none);
     EXPECT_EQ(group().find("a")->subscribed_regex, "t.*");
+    EXPECT_TRUE(group().subscribed_to("tnew"));  // resolved at load (offset expiry needs it)
     const int32_t loaded_epoch = group().group_epoch;
     beat(beat_req("a", group().find("a")->member_epoch));
     EXPECT_EQ(group().group_epoch, loaded_epoch);  // same topics: nothing changed
