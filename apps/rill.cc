@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
     if (auto r = partitions.start(); !r) return fail(r.error());
 
     broker::broker b(config, *metadata, shards, &partitions);
-    coordinator::group_coordinator groups(broker::make_group_host(partitions, config, *metadata),
+    coordinator::group_coordinator groups(broker::make_group_host(partitions, config, *metadata, b),
                                           config, *metadata);
     b.set_groups(&groups);
     groups.start();
