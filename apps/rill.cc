@@ -3,6 +3,7 @@
 // clean-shutdown markers).
 //
 //   rill [--config FILE] [--override key=value ...] [--add-scram 'SCRAM-SHA-256=[...]' ...]
+//   rill <noun> <verb> [options]     the operator CLI (src/cli, e.g. `rill topic list`)
 //
 // With no arguments it runs a single node on 127.0.0.1:9092 with data in ./data.
 #include <malloc.h>
@@ -25,6 +26,7 @@
 #include "broker/broker.h"
 #include "broker/group_host.h"
 #include "broker/partition_manager.h"
+#include "cli/cli.h"
 #include "cluster/metadata_store.h"
 #include "cluster/zk_store.h"
 #include "common/asio.h"
@@ -48,6 +50,8 @@ constexpr const char* kUsage =
     "                       a SCRAM credential for SASL listeners (repeatable; kafka-storage\n"
     "                       syntax; held in memory, give it at every start)\n"
     "  --version            print the version\n"
+    "Operator CLI: rill topic list|describe|create|delete|alter-config|add-partitions ...\n"
+    "                       (rill help, rill topic --help)\n"
     "With no arguments: a single node on 127.0.0.1:9092 with data in ./data.\n";
 
 int fail(const std::string& msg) {
@@ -70,6 +74,7 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     using namespace rill;
+    if (cli::is_cli_invocation(argc, argv)) return cli::run(argc, argv);
     // A peer that closes while a response is being sent must cost only that connection:
     // sendfile() has no MSG_NOSIGNAL, so SIGPIPE would otherwise kill the broker.
     std::signal(SIGPIPE, SIG_IGN);
