@@ -3,7 +3,10 @@ and JSON output, cross-checked with kcat -L and confluent_kafka's AdminClient, a
 codes (0 ok, 1 Kafka error, 2 bad arguments, 3 cannot connect)."""
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 import unittest
 
 from confluent_kafka.admin import AdminClient, ConfigResource
@@ -270,6 +273,76 @@ class CliBrokerDefaultsTest(BrokerTestCase):
         p = subprocess.run([RILL_BIN, "topic", "list", "-b", self.broker.bootstrap],
                            capture_output=True, timeout=60)
         self.assertIn("cli-four", p.stdout.decode())
+
+
+# The cluster half: ZooKeeper and three brokers (tests/cluster/cluster_harness.py), for what one
+# broker cannot show: controller routing, replicas, ISR, offline and under-replicated partitions.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+HAVE_ZOOKEEPER = os.path.exists("/usr/share/java/zookeeper.jar") and shutil.which("java")
+if HAVE_ZOOKEEPER:
+    from cluster_harness import ClusterTestCase
+else:
+    ClusterTestCase = unittest.TestCase
+
+
+@unittest.skipUnless(HAVE_ZOOKEEPER, "needs ZooKeeper (Debian's zookeeper package) and java")
+class CliClusterTest(ClusterTestCase):
+    def cli(self, bootstrap, *args, expect=0):
+        p = subprocess.run([RILL_BIN, *args, "-b", bootstrap], capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, expect, p.stderr.decode())
+        return p.stdout.decode()
+
+    def test_replicas_isr_offline_under_replicated(self):
+        c = self.cluster
+        controller = c.controller_id()
+        other = next(i for i in sorted(c.brokers) if i != controller)
+        # Sent to a broker that is not the controller: the CLI finds the controller itself.
+        self.cli(c.bootstrap([other]), "topic", "create", "cli-rf3", "-p", "2", "-r", "3")
+        for p in range(2):
+            c.wait_isr("cli-rf3", p, {1, 2, 3})
+        d = json.loads(self.cli(c.bootstrap(), "topic", "describe", "cli-rf3", "--format", "json"))
+        self.assertEqual(d[0]["replication_factor"], 3)
+        for p in d[0]["partitions"]:
+            self.assertEqual(sorted(p["replicas"]), [1, 2, 3])
+            self.assertEqual(sorted(p["isr"]), [1, 2, 3])
+            self.assertEqual(p["offline_replicas"], [])
+            self.assertFalse(p["under_replicated"])
+        out = self.cli(c.bootstrap(), "topic", "describe", "cli-rf3", "--under-replicated")
+        self.assertEqual(table_rows(out, "PARTITION")[1], [])
+
+        victim = next(i for i in sorted(c.brokers) if i not in (controller, other))
+        c.kill(victim)
+        live = sorted(set(c.brokers) - {victim})
+        for p in range(2):
+            c.wait_isr("cli-rf3", p, set(live))
+        d = json.loads(self.cli(c.bootstrap(live), "topic", "describe", "cli-rf3", "--format",
+                                "json"))
+        for p in d[0]["partitions"]:
+            self.assertEqual(sorted(p["replicas"]), [1, 2, 3])
+            self.assertEqual(sorted(p["isr"]), live)
+            self.assertEqual(p["offline_replicas"], [victim])
+            self.assertTrue(p["under_replicated"])
+            self.assertNotEqual(p["leader"], victim)
+        out = self.cli(c.bootstrap(live), "topic", "describe", "cli-rf3", "--under-replicated")
+        _, rows = table_rows(out, "PARTITION")
+        self.assertEqual(sorted(r[0] for r in rows), ["0", "1"])
+        for r in rows:
+            self.assertEqual(r[4], str(victim))
+            self.assertEqual(r[5], "yes")
+        # Three replicas need three live brokers: Kafka's error, exit 1.
+        self.cli(c.bootstrap(live), "topic", "add-partitions", "cli-rf3", "-p", "3", expect=1)
+        c.start_broker(victim)
+        for p in range(2):
+            c.wait_isr("cli-rf3", p, {1, 2, 3})
+        self.cli(c.bootstrap([other]), "topic", "add-partitions", "cli-rf3", "-p", "3")
+        c.wait_isr("cli-rf3", 2, {1, 2, 3})
+        d = json.loads(self.cli(c.bootstrap(), "topic", "describe", "cli-rf3", "--format", "json"))
+        self.assertEqual([p["partition"] for p in d[0]["partitions"]], [0, 1, 2])
+        self.assertFalse(any(p["under_replicated"] for p in d[0]["partitions"]))
+        self.cli(c.bootstrap([other]), "topic", "delete", "cli-rf3")
+        names = [t["name"] for t in json.loads(self.cli(c.bootstrap(), "topic", "list", "--format",
+                                                        "json"))]
+        self.assertNotIn("cli-rf3", names)
 
 
 if __name__ == "__main__":
