@@ -19,14 +19,30 @@ namespace {
 
 constexpr const char* kNouns[] = {"topic", "help"};
 
+// The index in argv of the noun, or 0 when there is none. The CLI's global options may come
+// before it: `rill -b host:9092 topic list`.
+int noun_index(int argc, char** argv) {
+    int i = 1;
+    while (i < argc) {
+        const std::string a = argv[i];
+        if (a == "-b" || a == "--bootstrap-server" || a == "--timeout-ms" || a == "--format") {
+            i += 2;
+        } else if (a.rfind("--bootstrap-server=", 0) == 0 || a.rfind("--timeout-ms=", 0) == 0 ||
+                   a.rfind("--format=", 0) == 0) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) return 0;
+    for (const char* n : kNouns)
+        if (std::strcmp(argv[i], n) == 0) return i;
+    return 0;
+}
+
 }  // namespace
 
-bool is_cli_invocation(int argc, char** argv) {
-    if (argc < 2) return false;
-    for (const char* n : kNouns)
-        if (std::strcmp(argv[1], n) == 0) return true;
-    return false;
-}
+bool is_cli_invocation(int argc, char** argv) { return noun_index(argc, argv) > 0; }
 
 int run(int argc, char** argv) {
     CLI::App app{
@@ -49,8 +65,8 @@ int run(int argc, char** argv) {
     add_topic_commands(app, g, action);
     // `rill help [noun [verb]]` is `rill [noun [verb]] --help`.
     std::vector<std::string> args(argv + 1, argv + argc);
-    if (!args.empty() && args.front() == "help") {
-        args.erase(args.begin());
+    if (const int noun = noun_index(argc, argv); noun > 0 && args[noun - 1] == "help") {
+        args.erase(args.begin() + (noun - 1));
         args.push_back("--help");
     }
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first

@@ -5,6 +5,7 @@ codes (0 ok, 1 Kafka error, 2 bad arguments, 3 cannot connect)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import unittest
@@ -105,6 +106,30 @@ class CliTest(BrokerTestCase):
                             f"127.0.0.1:{port},{self.broker.bootstrap}"], capture_output=True,
                            timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
+        # A peer that accepts but never answers: exit 3 once --timeout-ms has passed.
+        with socket.socket() as mute:
+            mute.bind(("127.0.0.1", 0))
+            mute.listen(1)
+            p = subprocess.run([RILL_BIN, "topic", "list", "--timeout-ms", "300", "-b",
+                                f"127.0.0.1:{mute.getsockname()[1]}"], capture_output=True,
+                               timeout=30)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn(b"no answer from 127.0.0.1:", p.stderr)
+
+    def test_global_options_before_the_noun(self):
+        self.cli("topic", "create", "cli-global", "-p", "1")
+        for args in (["-b", self.broker.bootstrap, "--format", "json", "topic", "list"],
+                     [f"--bootstrap-server={self.broker.bootstrap}", "--format=json", "topic",
+                      "list"],
+                     ["topic", "--format", "json", "list", "-b", self.broker.bootstrap]):
+            with self.subTest(args=args):
+                p = subprocess.run([RILL_BIN, *args], capture_output=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("cli-global", [t["name"] for t in json.loads(p.stdout)])
+        # A topic may be called "help": only the noun position asks for help.
+        out, _ = self.cli("topic", "create", "help", "-p", "1")
+        self.assertEqual(out, "Created topic help.\n")
+        self.cli("topic", "delete", "help")
 
     # ------------------------------------------------------------------------ topic commands
 
