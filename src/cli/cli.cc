@@ -42,7 +42,9 @@ int noun_index(int argc, char** argv) {
 
 }  // namespace
 
-bool is_cli_invocation(int argc, char** argv) { return noun_index(argc, argv) > 0; }
+bool is_cli_invocation(int argc, char** argv) {
+    return noun_index(argc, argv) > 0;
+}
 
 int run(int argc, char** argv) {
     CLI::App app{

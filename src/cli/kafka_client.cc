@@ -169,13 +169,15 @@ void kafka_client::negotiate_versions() {
     bool fallback = false;
     try {
         resp = call_at<m::api_versions_response>(req, 3);
-        fallback = resp.error_code == static_cast<int16_t>(protocol::error_code::unsupported_version);
+        fallback =
+            resp.error_code == static_cast<int16_t>(protocol::error_code::unsupported_version);
     } catch (const kafka_error&) {
         fallback = true;  // an older broker answered in the v0 layout
     }
     if (fallback) resp = call_at<m::api_versions_response>(req, 0);
     if (resp.error_code != 0) throw kafka_error(resp.error_code, "ApiVersions", "");
-    for (const auto& k : resp.api_keys) versions_[k.api_key] = {k.min_version, k.max_version};
+    for (const auto& k : resp.api_keys)
+        versions_[k.api_key] = {k.min_version, k.max_version};
 }
 
 int16_t kafka_client::pick_version(int16_t key, int16_t ours_min, int16_t ours_max) const {
@@ -253,7 +255,8 @@ protocol::bytes kafka_client::round_trip(const protocol::bytes& frame, int32_t c
             if (len > r.remaining()) {
                 throw_malformed(-1);
             }
-            for (uint32_t j = 0; j < len; ++j) r.read_int8();
+            for (uint32_t j = 0; j < len; ++j)
+                r.read_int8();
         }
         if (!r.ok()) throw_malformed(-1);
         header = static_cast<size_t>(r.position() - body.data());

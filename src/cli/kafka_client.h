@@ -35,7 +35,7 @@ struct kafka_error : std::runtime_error {
 };
 
 class kafka_client {
-public:
+  public:
     // `bootstrap` is host:port[,host:port...]; the first that accepts and answers ApiVersions
     // wins. Throws connect_error when none does.
     static kafka_client connect(const std::string& bootstrap, int timeout_ms);
@@ -71,9 +71,10 @@ public:
         protocol::writer w;
         const int32_t corr = next_correlation_++;
         protocol::encode_request_frame(w, corr, std::string("rill-cli"), v, req);
-        protocol::bytes body = round_trip(w.buffer(), corr,
-                                          protocol::messages::response_header_version(
-                                              Response::api_key, v, Response::first_flexible_version));
+        protocol::bytes body =
+            round_trip(w.buffer(), corr,
+                       protocol::messages::response_header_version(
+                           Response::api_key, v, Response::first_flexible_version));
         protocol::reader r(body);
         Response resp;
         resp.decode(r, v);
@@ -81,7 +82,7 @@ public:
         return resp;
     }
 
-private:
+  private:
     kafka_client(int fd, std::string address, int timeout_ms);
     void negotiate_versions();
     int16_t pick_version(int16_t key, int16_t ours_min, int16_t ours_max) const;

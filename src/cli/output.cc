@@ -14,7 +14,8 @@ void table::print(std::ostream& os) const {
             width[i] = std::max(width[i], row[i].size());
     };
     measure(header_);
-    for (const auto& r : rows_) measure(r);
+    for (const auto& r : rows_)
+        measure(r);
     auto emit = [&](const std::vector<std::string>& row) {
         std::string line;
         for (size_t i = 0; i < width.size(); ++i) {
@@ -22,11 +23,13 @@ void table::print(std::ostream& os) const {
             line += cell;
             if (i + 1 < width.size()) line += std::string(width[i] - cell.size() + 2, ' ');
         }
-        while (!line.empty() && line.back() == ' ') line.pop_back();
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
         os << line << "\n";
     };
     emit(header_);
-    for (const auto& r : rows_) emit(r);
+    for (const auto& r : rows_)
+        emit(r);
 }
 
 std::string join_ints(const std::vector<int32_t>& v) {

@@ -28,13 +28,13 @@ struct global_options {
 
 // A left-aligned text table: columns as wide as their widest cell, two spaces apart.
 class table {
-public:
+  public:
     explicit table(std::vector<std::string> header) : header_(std::move(header)) {}
     void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
     bool empty() const { return rows_.empty(); }
     void print(std::ostream& os) const;
 
-private:
+  private:
     std::vector<std::string> header_;
     std::vector<std::vector<std::string>> rows_;
 };

@@ -35,15 +35,24 @@ constexpr int8_t kOpDelete = 1;
 // Kafka's ConfigSource names (DescribeConfigs v1+).
 std::string config_source_name(int8_t s) {
     switch (s) {
-        case 1: return "DYNAMIC_TOPIC_CONFIG";
-        case 2: return "DYNAMIC_BROKER_CONFIG";
-        case 3: return "DYNAMIC_DEFAULT_BROKER_CONFIG";
-        case 4: return "STATIC_BROKER_CONFIG";
-        case 5: return "DEFAULT_CONFIG";
-        case 6: return "DYNAMIC_BROKER_LOGGER_CONFIG";
-        case 7: return "CLIENT_METRICS_CONFIG";
-        case 8: return "GROUP_CONFIG";
-        default: return "UNKNOWN";
+        case 1:
+            return "DYNAMIC_TOPIC_CONFIG";
+        case 2:
+            return "DYNAMIC_BROKER_CONFIG";
+        case 3:
+            return "DYNAMIC_DEFAULT_BROKER_CONFIG";
+        case 4:
+            return "STATIC_BROKER_CONFIG";
+        case 5:
+            return "DEFAULT_CONFIG";
+        case 6:
+            return "DYNAMIC_BROKER_LOGGER_CONFIG";
+        case 7:
+            return "CLIENT_METRICS_CONFIG";
+        case 8:
+            return "GROUP_CONFIG";
+        default:
+            return "UNKNOWN";
     }
 }
 
@@ -74,8 +83,8 @@ void check(int16_t code, const std::string& context, const std::optional<std::st
     if (code != 0) throw kafka_error(code, context, message.value_or(""));
 }
 
-bool under_replicated(const m::metadata_response::metadata_response_topic::
-                          metadata_response_partition& p) {
+bool under_replicated(
+    const m::metadata_response::metadata_response_topic::metadata_response_partition& p) {
     return p.isr_nodes.size() < p.replica_nodes.size();
 }
 
@@ -193,8 +202,9 @@ struct describe_options {
 int run_describe(const global_options& g, const describe_options& o) {
     auto c = kafka_client::connect(g.bootstrap, g.timeout_ms);
     auto md = fetch_metadata(c, o.topics);
-    std::sort(md.topics.begin(), md.topics.end(),
-              [](const auto& a, const auto& b) { return a.name.value_or("") < b.name.value_or(""); });
+    std::sort(md.topics.begin(), md.topics.end(), [](const auto& a, const auto& b) {
+        return a.name.value_or("") < b.name.value_or("");
+    });
     std::vector<std::string> names;
     for (const auto& t : md.topics) {
         check(t.error_code, "topic '" + t.name.value_or("") + "'", std::nullopt);
@@ -214,8 +224,9 @@ int run_describe(const global_options& g, const describe_options& o) {
     if (g.format == output_format::json) {
         ordered_json out = ordered_json::array();
         for (auto& t : md.topics) {
-            std::sort(t.partitions.begin(), t.partitions.end(),
-                      [](const auto& a, const auto& b) { return a.partition_index < b.partition_index; });
+            std::sort(t.partitions.begin(), t.partitions.end(), [](const auto& a, const auto& b) {
+                return a.partition_index < b.partition_index;
+            });
             ordered_json parts = ordered_json::array();
             for (const auto& p : t.partitions) {
                 if (o.under_replicated_only && !under_replicated(p)) continue;
@@ -227,7 +238,8 @@ int run_describe(const global_options& g, const describe_options& o) {
                                    {"offline_replicas", p.offline_replicas},
                                    {"under_replicated", under_replicated(p)}};
                 if (p.error_code != 0)
-                    jp["error"] = protocol::error_name(static_cast<protocol::error_code>(p.error_code));
+                    jp["error"] =
+                        protocol::error_name(static_cast<protocol::error_code>(p.error_code));
                 parts.push_back(std::move(jp));
             }
             ordered_json cfgs = ordered_json::array();
@@ -253,13 +265,14 @@ int run_describe(const global_options& g, const describe_options& o) {
     }
     bool first = true;
     for (auto& t : md.topics) {
-        std::sort(t.partitions.begin(), t.partitions.end(),
-                  [](const auto& a, const auto& b) { return a.partition_index < b.partition_index; });
+        std::sort(t.partitions.begin(), t.partitions.end(), [](const auto& a, const auto& b) {
+            return a.partition_index < b.partition_index;
+        });
         if (!first) std::cout << "\n";
         first = false;
         size_t rf = t.partitions.empty() ? 0 : t.partitions.front().replica_nodes.size();
-        std::cout << "Topic: " << t.name.value_or("") << "\tTopicId: "
-                  << (is_zero(t.topic_id) ? "-" : topic_id_string(t.topic_id))
+        std::cout << "Topic: " << t.name.value_or("")
+                  << "\tTopicId: " << (is_zero(t.topic_id) ? "-" : topic_id_string(t.topic_id))
                   << "\tPartitions: " << t.partitions.size() << "\tReplicationFactor: " << rf
                   << (t.is_internal ? "\tInternal: yes" : "") << "\n\n";
         table parts({"PARTITION", "LEADER", "REPLICAS", "ISR", "OFFLINE", "UNDER-REPLICATED"});
@@ -275,7 +288,8 @@ int run_describe(const global_options& g, const describe_options& o) {
         table cfgs({"CONFIG", "VALUE", "SOURCE"});
         for (const auto& cfg : configs[t.name.value_or("")].configs)
             if (keep_config(cfg))
-                cfgs.add({cfg.name, config_value_text(cfg), config_source_name(config_source(cfg))});
+                cfgs.add(
+                    {cfg.name, config_value_text(cfg), config_source_name(config_source(cfg))});
         std::cout << "\n";
         cfgs.print(std::cout);
     }
@@ -307,15 +321,16 @@ int run_create(const global_options& g, const create_options& o) {
     auto boot = kafka_client::connect(g.bootstrap, g.timeout_ms);
     std::optional<kafka_client> holder;
     auto& c = admin_connection(boot, holder);
-    if (c.version_for<m::create_topics_request>() < 4 && (o.partitions < 0 || o.replication_factor < 0))
+    if (c.version_for<m::create_topics_request>() < 4 &&
+        (o.partitions < 0 || o.replication_factor < 0))
         throw std::invalid_argument("this broker needs --partitions and --replication-factor");
     const auto resp = c.call<m::create_topics_response>(req);
-    if (resp.topics.size() != 1)
-        throw kafka_error(-1, "CreateTopics", "expected one topic result");
+    if (resp.topics.size() != 1) throw kafka_error(-1, "CreateTopics", "expected one topic result");
     const auto& r = resp.topics.front();
     const bool existed =
         r.error_code == static_cast<int16_t>(protocol::error_code::topic_already_exists);
-    if (!(existed && o.if_not_exists)) check(r.error_code, "topic '" + o.topic + "'", r.error_message);
+    if (!(existed && o.if_not_exists))
+        check(r.error_code, "topic '" + o.topic + "'", r.error_message);
     if (g.format == output_format::json) {
         ordered_json out = {{"name", r.name}, {"created", !existed}};
         if (!existed) {
@@ -360,7 +375,8 @@ int run_delete(const global_options& g, const std::vector<std::string>& topics, 
         if (g.format == output_format::json)
             out.push_back({{"name", name}, {"deleted", !missing}});
         else
-            std::cout << (missing ? "Topic " + name + " does not exist." : "Deleted topic " + name + ".")
+            std::cout << (missing ? "Topic " + name + " does not exist."
+                                  : "Deleted topic " + name + ".")
                       << "\n";
     }
     if (g.format == output_format::json) std::cout << out.dump(2) << "\n";
@@ -370,7 +386,8 @@ int run_delete(const global_options& g, const std::vector<std::string>& topics, 
 // -------------------------------------------------------------------------- alter-config
 
 int run_alter_config(const global_options& g, const std::string& topic,
-                     const std::vector<std::string>& sets, const std::vector<std::string>& deletes) {
+                     const std::vector<std::string>& sets,
+                     const std::vector<std::string>& deletes) {
     if (sets.empty() && deletes.empty())
         throw std::invalid_argument("give at least one --set key=value or --delete key");
     m::incremental_alter_configs_request req;
@@ -424,7 +441,8 @@ int run_add_partitions(const global_options& g, const std::string& topic, int32_
     t.count = count;
     req.topics.push_back(std::move(t));
     const auto resp = c.call<m::create_partitions_response>(req);
-    for (const auto& r : resp.results) check(r.error_code, "topic '" + r.name + "'", r.error_message);
+    for (const auto& r : resp.results)
+        check(r.error_code, "topic '" + r.name + "'", r.error_message);
     if (g.format == output_format::json)
         std::cout << ordered_json{{"name", topic}, {"partitions", count}}.dump(2) << "\n";
     else
@@ -435,8 +453,9 @@ int run_add_partitions(const global_options& g, const std::string& topic, int32_
 }  // namespace
 
 void add_topic_commands(CLI::App& app, const global_options& g, std::function<int()>& action) {
-    auto* topic = app.add_subcommand("topic", "list, describe, create, delete and alter topics "
-                                              "(kafka-topics.sh, kafka-configs.sh for topics)");
+    auto* topic = app.add_subcommand("topic",
+                                     "list, describe, create, delete and alter topics "
+                                     "(kafka-topics.sh, kafka-configs.sh for topics)");
     topic->require_subcommand(1);
     topic->fallthrough();
 
@@ -448,24 +467,26 @@ void add_topic_commands(CLI::App& app, const global_options& g, std::function<in
     });
 
     auto* describe = topic->add_subcommand(
-        "describe", "partitions (leader, replicas, ISR, offline, under-replicated) and configs "
-                    "with their sources; every topic when none is named");
+        "describe",
+        "partitions (leader, replicas, ISR, offline, under-replicated) and configs "
+        "with their sources; every topic when none is named");
     auto d = std::make_shared<describe_options>();
     describe->add_option("topics", d->topics, "topic names");
     describe->add_flag("--under-replicated", d->under_replicated_only,
                        "only partitions whose ISR is smaller than their replica set");
-    describe->add_flag("--non-default", d->non_default_only,
-                       "only configs not at their default");
+    describe->add_flag("--non-default", d->non_default_only, "only configs not at their default");
     describe->callback([&g, &action, d] { action = [&g, d] { return run_describe(g, *d); }; });
 
     auto* create = topic->add_subcommand("create", "create a topic");
     auto co = std::make_shared<create_options>();
     create->add_option("topic", co->topic, "topic name")->required();
-    create->add_option("-p,--partitions", co->partitions,
-                       "partition count (default: the broker's num.partitions)")
+    create
+        ->add_option("-p,--partitions", co->partitions,
+                     "partition count (default: the broker's num.partitions)")
         ->check(CLI::Range(1, 1000000));
-    create->add_option("-r,--replication-factor", co->replication_factor,
-                       "replicas per partition (default: the broker's default.replication.factor)")
+    create
+        ->add_option("-r,--replication-factor", co->replication_factor,
+                     "replicas per partition (default: the broker's default.replication.factor)")
         ->check(CLI::Range(1, 32767));
     create->add_option("-c,--config", co->configs, "topic config key=value (repeatable)");
     create->add_flag("--if-not-exists", co->if_not_exists, "succeed when the topic exists");
@@ -481,7 +502,8 @@ void add_topic_commands(CLI::App& app, const global_options& g, std::function<in
     });
 
     auto* alter = topic->add_subcommand(
-        "alter-config", "set or delete topic configs (kafka-configs.sh --alter --entity-type topics)");
+        "alter-config",
+        "set or delete topic configs (kafka-configs.sh --alter --entity-type topics)");
     auto at = std::make_shared<std::string>();
     auto sets = std::make_shared<std::vector<std::string>>();
     auto deletes = std::make_shared<std::vector<std::string>>();

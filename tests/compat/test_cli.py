@@ -338,10 +338,16 @@ class CliClusterTest(ClusterTestCase):
         victim = next(i for i in sorted(c.brokers) if i not in (controller, other))
         c.kill(victim)
         live = sorted(set(c.brokers) - {victim})
+        c.wait_deregistered(victim)
         for p in range(2):
             c.wait_isr("cli-rf3", p, set(live))
-        d = json.loads(self.cli(c.bootstrap(live), "topic", "describe", "cli-rf3", "--format",
-                                "json"))
+
+        def described_offline():
+            d = json.loads(self.cli(c.bootstrap(live), "topic", "describe", "cli-rf3",
+                                    "--format", "json"))
+            return all(p["offline_replicas"] for p in d[0]["partitions"]) and d
+        # Every live broker learns of the loss from ZooKeeper; wait until the one asked has.
+        d = c.wait(described_offline, 60, "offline replicas in the CLI's describe")
         for p in d[0]["partitions"]:
             self.assertEqual(sorted(p["replicas"]), [1, 2, 3])
             self.assertEqual(sorted(p["isr"]), live)
