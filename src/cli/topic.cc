@@ -335,8 +335,11 @@ int run_create(const global_options& g, const create_options& o) {
         ordered_json out = {{"name", r.name}, {"created", !existed}};
         if (!existed) {
             out["topic_id"] = topic_id_string(r.topic_id);
-            out["partitions"] = r.num_partitions;
-            out["replication_factor"] = r.replication_factor;
+            // CreateTopics before v5 does not echo the counts: the requested ones (-1: the
+            // broker's default, unknown here).
+            out["partitions"] = r.num_partitions >= 0 ? r.num_partitions : o.partitions;
+            out["replication_factor"] =
+                r.replication_factor >= 0 ? r.replication_factor : o.replication_factor;
         }
         std::cout << out.dump(2) << "\n";
     } else if (existed) {
