@@ -43,12 +43,12 @@ std::pair<std::string, std::string> split_host_port(const std::string& s) {
     if (!s.empty() && s.front() == '[') {
         const auto close = s.find(']');
         if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
-            throw connect_error("bad broker address '" + s + "' (want host:port)");
+            throw std::invalid_argument("bad broker address '" + s + "' (want host:port)");
         return {s.substr(1, close - 1), s.substr(close + 2)};
     }
     const auto colon = s.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-        throw connect_error("bad broker address '" + s + "' (want host:port)");
+        throw std::invalid_argument("bad broker address '" + s + "' (want host:port)");
     return {s.substr(0, colon), s.substr(colon + 1)};
 }
 
@@ -139,13 +139,21 @@ kafka_client kafka_client::connect(const std::string& bootstrap, int timeout_ms)
         const std::string one = bootstrap.substr(start, comma - start);
         start = comma + 1;
         if (one.empty()) continue;
+        // A malformed address is a bad argument and a broker that answers garbage a Kafka-level
+        // failure (both propagate); one that cannot be reached lets the next server try.
         try {
-            auto [host, port] = split_host_port(one);
-            return connect_to(host, std::stoi(port), timeout_ms);
+            auto [host, port_text] = split_host_port(one);
+            size_t used = 0;
+            int port = -1;
+            try {
+                port = std::stoi(port_text, &used);
+            } catch (const std::exception&) {
+            }
+            if (used != port_text.size() || port <= 0 || port > 65535)
+                throw std::invalid_argument("bad broker address '" + one + "' (want host:port)");
+            return connect_to(host, port, timeout_ms);
         } catch (const connect_error& e) {
             last = e.what();
-        } catch (const std::exception&) {
-            last = "bad broker address '" + one + "'";
         }
     }
     throw connect_error(last.empty() ? "no bootstrap server given" : last);
@@ -165,15 +173,18 @@ void kafka_client::negotiate_versions() {
     m::api_versions_request req;
     req.client_software_name = "rill-cli";
     req.client_software_version = "0.1.0";
+    // Sent by hand: a body that does not decode at v3 is an older broker's v0 answer, while
+    // framing errors (which leave the stream unusable) propagate.
+    protocol::writer w;
+    const int32_t corr = next_correlation_++;
+    protocol::encode_request_frame(w, corr, std::string("rill-cli"), 3, req);
+    const protocol::bytes body = round_trip(w.buffer(), corr, 0);
+    protocol::reader r(body);
     m::api_versions_response resp;
-    bool fallback = false;
-    try {
-        resp = call_at<m::api_versions_response>(req, 3);
-        fallback =
-            resp.error_code == static_cast<int16_t>(protocol::error_code::unsupported_version);
-    } catch (const kafka_error&) {
-        fallback = true;  // an older broker answered in the v0 layout
-    }
+    resp.decode(r, 3);
+    const bool fallback =
+        !r.ok() ||
+        resp.error_code == static_cast<int16_t>(protocol::error_code::unsupported_version);
     if (fallback) resp = call_at<m::api_versions_response>(req, 0);
     if (resp.error_code != 0) throw kafka_error(resp.error_code, "ApiVersions", "");
     for (const auto& k : resp.api_keys)

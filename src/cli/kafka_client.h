@@ -37,7 +37,7 @@ struct kafka_error : std::runtime_error {
 class kafka_client {
   public:
     // `bootstrap` is host:port[,host:port...]; the first that accepts and answers ApiVersions
-    // wins. Throws connect_error when none does.
+    // wins. Throws connect_error when none does, std::invalid_argument for a malformed address.
     static kafka_client connect(const std::string& bootstrap, int timeout_ms);
     // One host and port (e.g. the controller from a Metadata response).
     static kafka_client connect_to(const std::string& host, int port, int timeout_ms);

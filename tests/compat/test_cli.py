@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import unittest
 
 from confluent_kafka.admin import AdminClient, ConfigResource
@@ -97,10 +99,11 @@ class CliTest(BrokerTestCase):
                                    capture_output=True, timeout=30)
                 self.assertEqual(p.returncode, 3, p.stderr)
                 self.assertIn(b"cannot connect to 127.0.0.1:", p.stderr)
-        p = subprocess.run([RILL_BIN, "topic", "list", "-b", "no-port-here"], capture_output=True,
-                           timeout=30)
-        self.assertEqual(p.returncode, 3)
-        self.assertIn(b"bad broker address", p.stderr)
+        for bad in ("no-port-here", "127.0.0.1:99999", "127.0.0.1:12x", ":9092"):
+            p = subprocess.run([RILL_BIN, "topic", "list", "-b", bad], capture_output=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 2, bad)  # a bad argument, not an unreachable broker
+            self.assertIn(b"bad broker address", p.stderr)
         # The second bootstrap server is tried when the first refuses.
         p = subprocess.run([RILL_BIN, "topic", "list", "-b",
                             f"127.0.0.1:{port},{self.broker.bootstrap}"], capture_output=True,
@@ -285,6 +288,88 @@ class CliTest(BrokerTestCase):
         self.assertTrue(out["created"])
         self.assertEqual(out["partitions"], 1)  # num.partitions defaults to 1
         self.assertEqual(out["replication_factor"], 1)
+
+
+class FakeBroker:
+    """A listening socket whose `answer(api_key, version, correlation_id)` returns the raw bytes
+    sent back for each request (None closes the connection)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = []  # (api_key, version)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.bootstrap = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            while True:
+                head = conn.recv(4, socket.MSG_WAITALL)
+                if len(head) < 4:
+                    return
+                body = conn.recv(struct.unpack(">i", head)[0], socket.MSG_WAITALL)
+                key, version, corr = struct.unpack(">hhi", body[:8])
+                self.requests.append((key, version))
+                out = self.answer(key, version, corr)
+                if out is None:
+                    return
+                conn.sendall(out)
+
+    def close(self):
+        self.sock.close()
+
+
+def frame(payload):
+    return struct.pack(">i", len(payload)) + payload
+
+
+class CliHostileBrokerTest(unittest.TestCase):
+    """Peers that are not well-behaved brokers: a clear error and exit code, never a hang."""
+
+    def run_cli(self, fake, *args):
+        self.addCleanup(fake.close)
+        return subprocess.run([RILL_BIN, "topic", "list", "--timeout-ms", "5000", *args, "-b",
+                               fake.bootstrap], capture_output=True, timeout=30)
+
+    def test_api_versions_v0_fallback(self):
+        # An old broker: ApiVersions v3 is answered in the v0 layout with UNSUPPORTED_VERSION;
+        # v0 then lists ApiVersions only, so Metadata is unsupported: exit 1, Kafka's error.
+        def answer(key, version, corr):
+            if key != 18:
+                return None
+            if version > 0:
+                return frame(struct.pack(">ihi", corr, 35, 1) + struct.pack(">hhh", 18, 0, 0))
+            return frame(struct.pack(">ihi", corr, 0, 1) + struct.pack(">hhh", 18, 0, 0))
+        fake = FakeBroker(answer)
+        p = self.run_cli(fake)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"UNSUPPORTED_VERSION", p.stderr)
+        self.assertIn(b"does not support Metadata", p.stderr)
+        self.assertEqual(fake.requests, [(18, 3), (18, 0)])
+
+    def test_oversized_and_garbage_frames(self):
+        for name, reply in (("oversized", lambda corr: struct.pack(">i", 0x7fffffff)),
+                            ("negative", lambda corr: struct.pack(">i", -5)),
+                            ("wrong correlation id", lambda corr: frame(struct.pack(">i", corr + 7)
+                                                                       + b"\0" * 16)),
+                            ("truncated body", lambda corr: frame(struct.pack(">i", corr)
+                                                                  + b"\0\0\0"))):
+            with self.subTest(name):
+                # ApiVersions answered at once by garbage; after a v0 retry the same again.
+                p = self.run_cli(FakeBroker(lambda key, version, corr: reply(corr)))
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn(b"CORRUPT_MESSAGE", p.stderr)
+
+    def test_peer_closes(self):
+        p = self.run_cli(FakeBroker(lambda key, version, corr: None))
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn(b"closed the connection", p.stderr)
 
 
 class CliBrokerDefaultsTest(BrokerTestCase):
