@@ -338,6 +338,8 @@ const std::vector<config_def>& core_broker_defs() {
          "min.insync.replicas of "
          "__transaction_state.",
          1, kI32Max},
+        {"transaction.state.log.segment.bytes", T::int32, "104857600",
+         "Segment size of __transaction_state.", 1, kI32Max},
         {"transaction.max.timeout.ms", T::int32, "900000", "Maximum transaction timeout.", 1,
          kI32Max},
         {"transactional.id.expiration.ms", T::int32, "604800000",
