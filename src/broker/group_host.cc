@@ -36,16 +36,17 @@ struct commit_wait {
 }  // namespace
 
 coordinator::coordinator_host make_group_host(partition_manager& pm, const broker_config& config,
-                                              cluster::metadata_store& metadata) {
+                                              cluster::metadata_store& metadata,
+                                              std::string topic) {
     coordinator::coordinator_host h;
     for (size_t i = 0; i < pm.shard_count(); ++i)
         h.shards.push_back(&pm.shard(i));
     // The offsets topic is written with acks=all (Kafka's coordinator does): its
     // min.insync.replicas applies to every append, and a write is committed once the whole
     // ISR has it.
-    auto min_insync = [&config, &metadata]() -> int32_t {
+    auto min_insync = [&config, &metadata, topic]() -> int32_t {
         auto snap = metadata.snapshot();
-        const auto* t = snap->find_topic(coordinator::kOffsetsTopic);
+        const auto* t = snap->find_topic(topic);
         return t ? produce_rules(*t, config).min_insync : 1;
     };
     h.shard_of = [&pm](const storage::topic_partition& tp) { return pm.shard_of(tp); };
