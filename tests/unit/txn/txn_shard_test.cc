@@ -119,6 +119,7 @@ TEST(TxnShard, CommitWritesMarkersAndCompletes) {
     EXPECT_EQ(h.end("t1", p, true), error_code::none);
     EXPECT_EQ(h.end("t1", p, false), error_code::invalid_txn_state);
     // The next transaction.
+    h.auto_markers = true;
     EXPECT_EQ(h.add("t1", p, {{"a", 0}}), error_code::none);
     EXPECT_EQ(h.end("t1", p, false), error_code::none);
     EXPECT_EQ(h.ts->transactions().at("t1").state, txn_state::complete_abort);
