@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "protocol/record_batch.h"
 #include "storage/format.h"
 #include "test_util.h"
@@ -197,6 +199,44 @@ TEST(ProducerStateTxn, RecoveryRebuildsFromTheLog) {
     st.remove_below(4);
     EXPECT_TRUE(st.aborted().empty());
     EXPECT_EQ(st.first_unstable_offset(), std::optional<int64_t>(4));
+}
+
+TEST(ProducerStateTxn, CompactionDropsAbortedRecordsAndStopsAtTheLso) {
+    temp_dir d;
+    log_config c;
+    c.segment_bytes = 1 << 20;
+    c.cleanup_compact = true;
+    c.cleanup_delete = false;
+    c.retention_ms = -1;
+    c.min_cleanable_dirty_ratio = 0.0;
+    auto log = open_log(d.sub("t-0"), c);
+    must_append(*log, make_simple(2, 10, 1));  // 0-1: k0, k1 committed (plain)
+    must_append(*log, txn_batch(2, 5, 0, 0));  // 2-3: k0, k1 of an aborted transaction
+    must_append(*log, marker(5, 0, false));    // 4
+    ASSERT_TRUE(log->roll(1000));
+    must_append(*log, txn_batch(1, 6, 0, 0));  // 5: k0, still open
+    ASSERT_TRUE(log->roll(1000));
+    must_append(*log, make_simple(1, 10, 1));  // 6: the active segment
+    log->set_high_watermark(log->log_end_offset());
+    ASSERT_TRUE(log->compact_now(1000));
+    // Values by offset: the plain records survive the aborted ones that came later.
+    auto bytes = region_bytes(*log->read(0, 1 << 30, 1 << 30));
+    std::map<int64_t, std::string> keys;
+    for (size_t p = 0; p < bytes.size();) {
+        auto span = std::span<const uint8_t>(bytes).subspan(p);
+        auto h = *protocol::parse_batch_header(span);
+        auto recs = protocol::read_records(span.subspan(0, h.total_size()));
+        ASSERT_TRUE(recs);
+        if (!h.is_control())
+            for (const auto& r : *recs)
+                keys[r.offset] = std::string(r.key->begin(), r.key->end());
+        p += h.total_size();
+    }
+    EXPECT_EQ(keys.count(0), 1u);
+    EXPECT_EQ(keys.count(1), 1u);
+    EXPECT_EQ(keys.count(2), 0u);  // aborted: removed
+    EXPECT_EQ(keys.count(3), 0u);
+    EXPECT_EQ(keys.count(5), 1u);  // above the LSO: not cleaned
 }
 
 }  // namespace
