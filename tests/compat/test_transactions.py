@@ -63,9 +63,11 @@ def read_all(bootstrap, topic, partitions, isolation, expect=None, timeout=15.0,
 
 
 class TransactionsTest(unittest.TestCase):
+    overrides = OVERRIDES
+
     @classmethod
     def setUpClass(cls):
-        cls.broker = Broker(overrides=OVERRIDES).start()
+        cls.broker = Broker(overrides=cls.overrides).start()
         cls.bootstrap = cls.broker.bootstrap
 
     @classmethod
@@ -232,6 +234,11 @@ class TransactionsTest(unittest.TestCase):
         plain.flush(10)
         self.assertEqual(read_all(self.bootstrap, topic, 1, "read_committed", expect=1),
                          ["plain"])
+
+
+class TransactionsMultiShardTest(TransactionsTest):
+    """The same with 4 shards: coordinators, partitions and connections on different shards."""
+    overrides = dict(OVERRIDES, **{"num.shards": "4"})
 
 
 class TransactionsRestartTest(unittest.TestCase):
