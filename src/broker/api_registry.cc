@@ -54,6 +54,8 @@ const std::array kApis = {
     RILL_API(add_offsets_to_txn, 0, 3),
     RILL_API(end_txn, 0, 4),
     RILL_API(txn_offset_commit, 0, 3),
+    RILL_API(describe_transactions, 0, 0),
+    RILL_API(list_transactions, 0, 1),
     // SASL authentication (handlers/sasl.cc).
     RILL_API(sasl_handshake, 0, 1),
     RILL_API(sasl_authenticate, 0, 2),

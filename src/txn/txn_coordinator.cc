@@ -329,27 +329,44 @@ awaitable<error_code> txn_coordinator::check_member(std::string id, int64_t prod
     co_return co_await std::move(op);
 }
 
-awaitable<std::vector<txn_view>> txn_coordinator::list() {
-    std::vector<txn_view> all;
+awaitable<txn_coordinator::listing> txn_coordinator::list() {
+    listing all;
     auto ps = impl_->partitions();
     for (const auto& p : *ps) {
-        auto op = impl_->on_partition<std::vector<txn_view>>(
-            p, [](txn_shard& ts, std::function<void(std::vector<txn_view>)> done) {
-                std::vector<txn_view> out;
-                (void)ts.ready();
+        auto op =
+            impl_->on_partition<listing>(p, [](txn_shard& ts, std::function<void(listing)> done) {
+                listing out;
+                auto e = ts.ready();
+                if (e == error_code::coordinator_load_in_progress) out.error = e;
                 if (ts.load_status() == txn_shard::status::loaded)
                     for (const auto& [id, md] : ts.transactions())
-                        out.push_back(txn_view{md, ts.busy(id)});
+                        out.txns.push_back(txn_view{md, ts.busy(id)});
                 done(std::move(out));
             });
         auto part = co_await std::move(op);
-        for (auto& v : part)
-            all.push_back(std::move(v));
+        if (part.error != error_code::none) all.error = part.error;
+        for (auto& v : part.txns)
+            all.txns.push_back(std::move(v));
     }
-    std::sort(all.begin(), all.end(), [](const txn_view& a, const txn_view& b) {
+    std::sort(all.txns.begin(), all.txns.end(), [](const txn_view& a, const txn_view& b) {
         return a.md.transactional_id < b.md.transactional_id;
     });
     co_return all;
+}
+
+awaitable<std::pair<error_code, txn_view>> txn_coordinator::describe(std::string id) {
+    using answer = std::pair<error_code, txn_view>;
+    auto p = impl_->partition_of(id);
+    if (!p) co_return answer{error_code::coordinator_not_available, {}};
+    auto op = impl_->on_partition<answer>(
+        p, [id = std::move(id)](txn_shard& ts, std::function<void(answer)> done) {
+            if (auto e = ts.ready(); e != error_code::none) return done(answer{e, {}});
+            auto it = ts.transactions().find(id);
+            if (it == ts.transactions().end())
+                return done(answer{error_code::transactional_id_not_found, {}});
+            done(answer{error_code::none, txn_view{it->second, ts.busy(id)}});
+        });
+    co_return co_await std::move(op);
 }
 
 }  // namespace rill::txn

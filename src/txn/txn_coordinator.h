@@ -69,8 +69,16 @@ class txn_coordinator {
                                                bool commit);
     boost::asio::awaitable<error_code> check_member(std::string id, int64_t producer_id,
                                                     int16_t epoch, topic_partition tp);
-    // Every transactional id this broker coordinates (loaded partitions only).
-    boost::asio::awaitable<std::vector<txn_view>> list();
+    // Every transactional id this broker coordinates; COORDINATOR_LOAD_IN_PROGRESS when a
+    // partition is still loading (its ids are missing then).
+    struct listing {
+        error_code error = error_code::none;
+        std::vector<txn_view> txns;
+    };
+    boost::asio::awaitable<listing> list();
+    // One transactional id: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
+    // TRANSACTIONAL_ID_NOT_FOUND, or NONE and its view.
+    boost::asio::awaitable<std::pair<error_code, txn_view>> describe(std::string id);
 
     struct impl;
 

@@ -3,8 +3,12 @@ abort as read_committed and read_uncommitted consumers see them, the last stable
 read_committed readers during an open transaction, fencing of a zombie producer by a new
 instance with the same transactional.id, consume-transform-produce with
 send_offsets_to_transaction, a transaction timeout, and a kill -9 in the middle of a
-transaction (the coordinator's state and the partitions' transaction state survive)."""
+transaction (the coordinator's state and the partitions' transaction state survive).
+DescribeTransactions and ListTransactions are sent by hand (the Python clients here have no
+admin call for them)."""
 
+import socket
+import struct
 import time
 import unittest
 import uuid
@@ -60,6 +64,122 @@ def read_all(bootstrap, topic, partitions, isolation, expect=None, timeout=15.0,
     finally:
         c.close()
     return out
+
+
+# ---- DescribeTransactions v0 / ListTransactions v0 by hand (flexible versions) ----
+
+def _uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _compact_str(s):
+    b = s.encode()
+    return _uvarint(len(b) + 1) + b
+
+
+class _Reader:
+    def __init__(self, data):
+        self.d, self.p = data, 0
+
+    def take(self, n):
+        v = self.d[self.p:self.p + n]
+        self.p += n
+        return v
+
+    def i16(self):
+        return struct.unpack(">h", self.take(2))[0]
+
+    def i32(self):
+        return struct.unpack(">i", self.take(4))[0]
+
+    def i64(self):
+        return struct.unpack(">q", self.take(8))[0]
+
+    def uvarint(self):
+        n, shift = 0, 0
+        while True:
+            b = self.take(1)[0]
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+
+    def compact_str(self):
+        n = self.uvarint() - 1
+        return None if n < 0 else self.take(n).decode()
+
+    def array(self, item):
+        n = self.uvarint() - 1
+        return [item() for _ in range(max(n, 0))]
+
+    def tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.take(self.uvarint())
+
+
+def _call(port, api_key, body):
+    """One flexible-version (v0) request; the response body after its header."""
+    header = struct.pack(">hhih", api_key, 0, 9, -1) + b"\x00"
+    frame = header + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", _recv(s, 4))[0]
+        r = _Reader(_recv(s, size))
+    assert r.i32() == 9
+    r.tags()
+    return r
+
+
+def _recv(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def list_transactions(port, states=()):
+    body = _uvarint(len(states) + 1) + b"".join(_compact_str(x) for x in states)
+    body += _uvarint(1) + b"\x00"  # no producer id filters, no tags
+    r = _call(port, 66, body)
+    r.i32()
+    error = r.i16()
+    unknown = r.array(r.compact_str)
+
+    def entry():
+        e = (r.compact_str(), r.i64(), r.compact_str())
+        r.tags()
+        return e
+    return error, unknown, r.array(entry)
+
+
+def describe_transactions(port, ids):
+    body = _uvarint(len(ids) + 1) + b"".join(_compact_str(x) for x in ids) + b"\x00"
+    r = _call(port, 65, body)
+    r.i32()
+
+    def topic():
+        t = (r.compact_str(), r.array(r.i32))
+        r.tags()
+        return t
+
+    def state():
+        d = {"error": r.i16(), "id": r.compact_str(), "state": r.compact_str(),
+             "timeout": r.i32(), "start": r.i64(), "pid": r.i64(), "epoch": r.i16()}
+        d["topics"] = dict(r.array(topic))
+        r.tags()
+        return d
+    return r.array(state)
 
 
 class TransactionsTest(unittest.TestCase):
@@ -131,10 +251,27 @@ class TransactionsTest(unittest.TestCase):
             self.assertEqual(high, 1)
         finally:
             c.close()
+        # DescribeTransactions and ListTransactions show the open transaction.
+        d = describe_transactions(self.broker.port, ["tx-lso", "tx-unknown"])
+        self.assertEqual(d[0]["error"], 0)
+        self.assertEqual(d[0]["state"], "Ongoing")
+        self.assertEqual(d[0]["topics"], {topic: [0]})
+        self.assertGreater(d[0]["start"], 0)
+        self.assertEqual(d[1]["error"], 105)  # TRANSACTIONAL_ID_NOT_FOUND
+        error, unknown, listed = list_transactions(self.broker.port, ["Ongoing", "Bogus"])
+        self.assertEqual((error, unknown), (0, ["Bogus"]))
+        self.assertIn(("tx-lso", d[0]["pid"], "Ongoing"), listed)
         p.commit_transaction(15)
         self.assertEqual(
             read_all(self.bootstrap, topic, 1, "read_committed", expect=3),
             ["before", "open", "after"])
+        deadline = time.time() + 10  # CompleteCommit follows the markers
+        while True:
+            error, _, listed = list_transactions(self.broker.port)
+            if ("tx-lso", d[0]["pid"], "CompleteCommit") in listed or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertIn(("tx-lso", d[0]["pid"], "CompleteCommit"), listed)
 
     def test_fencing_by_a_new_instance(self):
         from confluent_kafka import KafkaException

@@ -22,6 +22,7 @@
 #include "protocol/generated/describe_groups.h"
 #include "protocol/generated/describe_log_dirs.h"
 #include "protocol/generated/describe_producers.h"
+#include "protocol/generated/describe_transactions.h"
 #include "protocol/generated/elect_leaders.h"
 #include "protocol/generated/end_txn.h"
 #include "protocol/generated/fetch.h"
@@ -34,6 +35,7 @@
 #include "protocol/generated/list_groups.h"
 #include "protocol/generated/list_offsets.h"
 #include "protocol/generated/list_partition_reassignments.h"
+#include "protocol/generated/list_transactions.h"
 #include "protocol/generated/metadata.h"
 #include "protocol/generated/offset_commit.h"
 #include "protocol/generated/offset_delete.h"
@@ -78,6 +80,10 @@ task<m::add_offsets_to_txn_response> handle_add_offsets_to_txn(request_context&,
 task<m::end_txn_response> handle_end_txn(request_context&, m::end_txn_request&);
 task<m::txn_offset_commit_response> handle_txn_offset_commit(request_context&,
                                                              m::txn_offset_commit_request&);
+task<m::describe_transactions_response> handle_describe_transactions(
+    request_context&, m::describe_transactions_request&);
+task<m::list_transactions_response> handle_list_transactions(request_context&,
+                                                             m::list_transactions_request&);
 // SASL (handlers/sasl.cc); the raw tokens after SaslHandshake v0 come without a request header.
 task<m::sasl_handshake_response> handle_sasl_handshake(request_context&,
                                                        m::sasl_handshake_request&);

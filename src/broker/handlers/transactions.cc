@@ -3,9 +3,12 @@
 // machine is txn::txn_coordinator's; here are the version-specific parts: PRODUCER_FENCED
 // exists from AddPartitionsToTxn/AddOffsetsToTxn/EndTxn v2 (older versions get
 // INVALID_PRODUCER_EPOCH), and the response shapes.
+#include <set>
+
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
+#include "common/clock.h"
 #include "coordinator/group_coordinator.h"
 #include "txn/txn_coordinator.h"
 
@@ -150,6 +153,73 @@ task<m::txn_offset_commit_response> handle_txn_offset_commit(request_context& ct
     if (e != error_code::none) co_return answer_all(e);
     auto op = ctx.b.groups().txn_offset_commit(std::move(req));
     co_return co_await std::move(op);
+}
+
+// The transactions this broker coordinates (kafka-transactions.sh describe / list).
+task<m::describe_transactions_response> handle_describe_transactions(
+    request_context& ctx, m::describe_transactions_request& req) {
+    m::describe_transactions_response resp;
+    for (const auto& id : req.transactional_ids) {
+        auto& out = resp.transaction_states.emplace_back();
+        out.transactional_id = id;
+        out.producer_id = -1;
+        out.producer_epoch = -1;
+        out.transaction_start_time_ms = -1;
+        auto op = ctx.b.txns().describe(id);
+        auto [e, view] = co_await std::move(op);
+        out.error_code = wire(e);
+        if (e != error_code::none) continue;
+        const auto& md = view.md;
+        out.transaction_state = txn::state_name(md.state);
+        out.transaction_timeout_ms = md.timeout_ms;
+        out.transaction_start_time_ms = md.state == txn::txn_state::ongoing ? md.start_ms : -1;
+        out.producer_id = md.producer_id;
+        out.producer_epoch = md.producer_epoch;
+        for (const auto& tp : md.partitions) {
+            if (out.topics.empty() || out.topics.back().topic != tp.topic)
+                out.topics.emplace_back().topic = tp.topic;
+            out.topics.back().partitions.push_back(tp.partition);
+        }
+    }
+    co_return resp;
+}
+
+task<m::list_transactions_response> handle_list_transactions(request_context& ctx,
+                                                             m::list_transactions_request& req) {
+    m::list_transactions_response resp;
+    static const std::set<std::string> kStates = {
+        "Empty",          "Ongoing",       "PrepareCommit", "PrepareAbort",
+        "CompleteCommit", "CompleteAbort", "Dead",          "PrepareEpochFence"};
+    std::set<std::string> states;
+    for (const auto& s : req.state_filters) {
+        if (kStates.count(s))
+            states.insert(s);
+        else
+            resp.unknown_state_filters.push_back(s);
+    }
+    // Only unknown states asked for: nothing can match.
+    if (!req.state_filters.empty() && states.empty()) co_return resp;
+    const std::set<int64_t> pids(req.producer_id_filters.begin(), req.producer_id_filters.end());
+    const int64_t duration = ctx.api_version >= 1 ? req.duration_filter : -1;
+    const int64_t now = wall_clock_ms();
+    auto op = ctx.b.txns().list();
+    auto all = co_await std::move(op);
+    resp.error_code = wire(all.error);
+    for (const auto& v : all.txns) {
+        const auto& md = v.md;
+        const std::string state = txn::state_name(md.state);
+        if (!states.empty() && !states.count(state)) continue;
+        if (!pids.empty() && !pids.count(md.producer_id)) continue;
+        // v1 (KIP-994): transactions running longer than the duration.
+        if (duration >= 0 && (md.state != txn::txn_state::ongoing || md.start_ms < 0 ||
+                              now - md.start_ms < duration))
+            continue;
+        auto& out = resp.transaction_states.emplace_back();
+        out.transactional_id = md.transactional_id;
+        out.producer_id = md.producer_id;
+        out.transaction_state = state;
+    }
+    co_return resp;
 }
 
 }  // namespace rill::broker
