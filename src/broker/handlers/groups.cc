@@ -41,6 +41,13 @@ coordinator_answer find(request_context& ctx, const std::string& key, int8_t key
         return a;
     }
     const bool txn = key_type == 1;
+    if (txn && ctx.b.metadata().snapshot()->cluster_mode) {
+        // Markers are local appends for now: a transaction over partitions led by other
+        // brokers could not complete.
+        a.error = error_code::coordinator_not_available;
+        a.message = "Transactions are not supported in cluster mode yet";
+        return a;
+    }
     if (key.empty()) {
         a.error = error_code::invalid_request;
         a.message =

@@ -53,6 +53,11 @@ task<m::init_producer_id_response> handle_init_producer_id(request_context& ctx,
                                                            m::init_producer_id_request& req) {
     m::init_producer_id_response resp;
     if (req.transactional_id) {
+        if (ctx.b.metadata().snapshot()->cluster_mode) {
+            // Single node only for now (see FindCoordinator).
+            resp.error_code = wire(error_code::transactional_id_authorization_failed);
+            co_return resp;
+        }
         if (req.transactional_id->empty()) {
             resp.error_code = wire(error_code::invalid_request);
             co_return resp;
