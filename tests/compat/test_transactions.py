@@ -5,10 +5,14 @@ instance with the same transactional.id, consume-transform-produce with
 send_offsets_to_transaction, a transaction timeout, and a kill -9 in the middle of a
 transaction (the coordinator's state and the partitions' transaction state survive).
 DescribeTransactions and ListTransactions are sent by hand (the Python clients here have no
-admin call for them)."""
+admin call for them). The single-broker scenarios run again with librdkafka 2.15 when
+../shared has it."""
 
+import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 import unittest
 import uuid
@@ -420,6 +424,30 @@ class TransactionsRestartTest(unittest.TestCase):
         finally:
             broker.stop()
             broker.cleanup()
+
+
+RDKAFKA_215 = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "../../../shared/clients/librdkafka-2.15/lib")
+
+
+@unittest.skipIf(os.environ.get("RILL_TXN_INNER"), "already the inner run")
+class Librdkafka215Test(unittest.TestCase):
+    """TransactionsTest again with librdkafka 2.15 under the same Python binding (a child
+    process: the library is chosen when the process loads it)."""
+
+    def test_transactions_with_librdkafka_2_15(self):
+        if not os.path.isdir(RDKAFKA_215):
+            self.skipTest(f"librdkafka 2.15 not found at {RDKAFKA_215} (../shared absent)")
+        env = dict(os.environ, LD_LIBRARY_PATH=RDKAFKA_215, RILL_TXN_INNER="1")
+        check = subprocess.run([sys.executable, "-c",
+                                "import confluent_kafka; print(confluent_kafka.libversion()[0])"],
+                               env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.stdout.strip(), "2.15.0", check.stderr)
+        p = subprocess.run([sys.executable, "-m", "unittest", "test_transactions.TransactionsTest"],
+                           env=env, capture_output=True, text=True, timeout=600,
+                           cwd=os.path.dirname(os.path.abspath(__file__)))
+        lines = [x for x in p.stderr.splitlines() if not x.startswith("%")]
+        self.assertEqual(p.returncode, 0, "\n".join(lines[-40:]))
 
 
 if __name__ == "__main__":
