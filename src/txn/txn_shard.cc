@@ -176,6 +176,25 @@ void txn_shard::write(txn_metadata next, std::function<void(error_code)> done) {
                           });
 }
 
+void txn_shard::expire(const std::string& id) {
+    std::vector<protocol::record> recs(1);
+    recs[0].key = encode_txn_key(id);
+    recs[0].timestamp = host_->now_ms();
+    protocol::batch_spec spec;
+    auto batch = protocol::build_batch(spec, recs);
+    if (!batch) return;
+    auto base = host_->append(*batch);
+    if (!base) return;  // tried again at the next check
+    busy_.insert(id);
+    log_->info("{}: transactional id {} expired", tp_.dir_name(), id);
+    host_->when_committed(*base + 1, [w = weak_from_this(), inc = incarnation_, id](error_code e) {
+        auto self = w.lock();
+        if (!self || self->incarnation_ != inc) return;
+        self->busy_.erase(id);
+        if (e == error_code::none) self->txns_.erase(id);
+    });
+}
+
 void txn_shard::complete(const std::string& id) {
     auto it = txns_.find(id);
     if (it == txns_.end()) {
@@ -413,6 +432,24 @@ void txn_shard::tick() {
     for (const auto& id : retry)
         complete(id);
     const int64_t now = host_->now_ms();
+    if (now - last_expiry_check_ >=
+        cfg("transaction.remove.expired.transaction.cleanup.interval.ms")) {
+        last_expiry_check_ = now;
+        const int64_t idle = cfg("transactional.id.expiration.ms");
+        std::vector<std::string> gone;
+        for (const auto& [id, md] : txns_)
+            if (!busy_.count(id) &&
+                (md.state == txn_state::empty || md.state == txn_state::complete_commit ||
+                 md.state == txn_state::complete_abort) &&
+                now - md.update_ms > idle)
+                gone.push_back(id);
+        for (const auto& id : gone)
+            expire(id);
+    }
+    if (now - last_timeout_check_ <
+        cfg("transaction.abort.timed.out.transaction.cleanup.interval.ms"))
+        return;
+    last_timeout_check_ = now;
     std::vector<std::string> expired;
     for (const auto& [id, md] : txns_)
         if (md.state == txn_state::ongoing && !busy_.count(id) && md.start_ms >= 0 &&

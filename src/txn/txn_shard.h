@@ -13,7 +13,11 @@
 //     CompleteCommit/CompleteAbort. Until then requests for that id get
 //     CONCURRENT_TRANSACTIONS (retriable).
 //   - tick(): transactions open longer than their timeout are aborted with the epoch bumped
-//     (the producer is fenced, as Kafka does); marker writes that failed are retried.
+//     (the producer is fenced, as Kafka does) every
+//     transaction.abort.timed.out.transaction.cleanup.interval.ms; ids idle (Empty or
+//     Complete*) for transactional.id.expiration.ms are removed (a tombstone) every
+//     transaction.remove.expired.transaction.cleanup.interval.ms; marker writes that failed
+//     are retried.
 //
 // Errors are the protocol-neutral ones; handlers map PRODUCER_FENCED to INVALID_PRODUCER_EPOCH
 // for request versions that predate it.
@@ -106,6 +110,8 @@ class txn_shard : public std::enable_shared_from_this<txn_shard> {
     void abort_load(const std::string& why);
     // Writes `next` and applies it once committed; `done` gets NONE or the client's error.
     void write(txn_metadata next, std::function<void(error_code)> done);
+    // Writes the tombstone of an idle id and forgets it once committed.
+    void expire(const std::string& id);
     // From Prepare*: markers, then Complete*. The id stays busy until it is complete.
     void complete(const std::string& id);
     // Ongoing -> PrepareAbort with the epoch bumped (fencing), then complete().
@@ -122,6 +128,8 @@ class txn_shard : public std::enable_shared_from_this<txn_shard> {
     int32_t leader_epoch_ = -1;
     uint64_t incarnation_ = 0;
     int64_t load_next_ = 0;
+    int64_t last_timeout_check_ = 0;
+    int64_t last_expiry_check_ = 0;
     std::map<std::string, std::optional<txn_metadata>> staged_;
 
     std::map<std::string, txn_metadata> txns_;

@@ -23,6 +23,8 @@ OVERRIDES = {
     # Fewer internal partitions: quicker to create, same code paths.
     "transaction.state.log.num.partitions": "4",
     "offsets.topic.num.partitions": "4",
+    # test_timeout_aborts waits for the abort of an expired transaction.
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": "500",
 }
 
 

@@ -162,10 +162,31 @@ TEST(TxnShard, TimeoutAbortsWithBumpedEpoch) {
     h.part->now += 500;
     h.ts->tick();
     EXPECT_EQ(h.ts->transactions().at("t1").state, txn_state::ongoing);
-    h.part->now += 600;
+    h.part->now += 10000;  // past the timeout and the check interval
     h.ts->tick();
     EXPECT_EQ(h.ts->transactions().at("t1").state, txn_state::complete_abort);
     EXPECT_EQ(h.end("t1", p, true), error_code::producer_fenced);
+}
+
+TEST(TxnShard, IdleIdsExpire) {
+    harness h;
+    auto p = h.init("idle", 1);
+    auto q = h.init("open", 2);
+    EXPECT_EQ(h.add("open", q, {{"a", 0}}), error_code::none);
+    h.part->now += 604800000LL + 3600000LL + 1;
+    // "open" is used again: its expired transaction is aborted, which keeps it recent.
+    q = h.init("open", 2);
+    ASSERT_EQ(q.error, error_code::concurrent_transactions);
+    h.ts->tick();
+    EXPECT_EQ(h.ts->transactions().count("idle"), 0u);
+    EXPECT_EQ(h.ts->transactions().count("open"), 1u);
+    EXPECT_EQ(h.add("idle", p, {{"a", 0}}), error_code::invalid_producer_id_mapping);
+    // The tombstone is in the log: a reload does not bring it back.
+    h.part->epoch = 2;
+    h.make();
+    h.part->run_deferred();
+    EXPECT_EQ(h.ts->transactions().count("idle"), 0u);
+    EXPECT_EQ(h.ts->transactions().count("open"), 1u);
 }
 
 TEST(TxnShard, LoadingReplaysAndResumesPreparedTransactions) {
