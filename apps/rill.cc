@@ -209,12 +209,12 @@ int main(int argc, char** argv) {
     if (auto r = partitions.start(); !r) return fail(r.error());
 
     broker::broker b(config, *metadata, shards, &partitions);
-    coordinator::group_coordinator groups(broker::make_group_host(partitions, config, *metadata),
+    coordinator::group_coordinator groups(broker::make_group_host(partitions, config, *metadata, b),
                                           config, *metadata);
     b.set_groups(&groups);
     groups.start();
-    txn::txn_coordinator txns(broker::make_txn_host(partitions, config, *metadata, groups), config,
-                              *metadata);
+    txn::txn_coordinator txns(broker::make_txn_host(partitions, config, *metadata, b, groups),
+                              config, *metadata);
     b.set_txns(&txns);
     txns.start();
     net::server server(

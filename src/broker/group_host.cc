@@ -33,12 +33,41 @@ struct commit_wait {
     }
 };
 
+// Runs `work` on a thread of `pool`.
+boost::asio::awaitable<void> run_on_pool(work_pool& pool, std::function<void()> work) {
+    auto call = [&work] {
+        work();
+        return true;
+    };
+    auto op = pool.run(call);
+    co_await std::move(op);
+}
+
+// Runs `work` on the broker's metadata thread, in order with the broker's own store writes.
+boost::asio::awaitable<void> run_store_write(broker& b, std::function<void()> work) {
+    auto call = [&work] {
+        work();
+        return true;
+    };
+    auto op = b.store_write(call);
+    co_await std::move(op);
+}
+
 }  // namespace
 
 coordinator::coordinator_host make_group_host(partition_manager& pm, const broker_config& config,
-                                              cluster::metadata_store& metadata,
+                                              cluster::metadata_store& metadata, broker& b,
                                               std::string topic) {
     coordinator::coordinator_host h;
+    // Both run from shard 0's executor, which only resumes the coroutine when the work is done.
+    h.run_blocking = [&pm, &b](std::function<void()> work) {
+        boost::asio::co_spawn(pm.shard(0), run_on_pool(b.validation_pool(), std::move(work)),
+                              boost::asio::detached);
+    };
+    h.run_metadata_write = [&pm, &b](std::function<void()> work) {
+        boost::asio::co_spawn(pm.shard(0), run_store_write(b, std::move(work)),
+                              boost::asio::detached);
+    };
     for (size_t i = 0; i < pm.shard_count(); ++i)
         h.shards.push_back(&pm.shard(i));
     // The offsets topic is written with acks=all (Kafka's coordinator does): its

@@ -140,13 +140,38 @@ void partition_manager::refresh_offline_locked() {
     // Cluster mode: the controller moves leadership away from them and drops them from the
     // ISR (Kafka's log dir event notification). A blocking ZooKeeper write: control thread.
     if (report != reported_offline_ && cluster_mode()) {
+        // A retry is pending: it sends the newest set when its back-off ends.
+        if (offline_report_retry_armed_) return;
         if (auto r = metadata_.report_offline_replicas(report); !r) {
-            log()->error("cannot report {} offline replicas to the controller: {}", report.size(),
-                         r.error().message);
-            return;  // retried with the next change
+            log()->error(
+                "cannot report {} offline replicas to the controller (retried in {} ms): {}",
+                report.size(), next_offline_report_backoff_ms(), r.error().message);
+            schedule_offline_report_retry();
+            return;
         }
         reported_offline_ = std::move(report);
     }
+    offline_report_backoff_ms_ = 0;
+}
+
+int64_t partition_manager::next_offline_report_backoff_ms() const {
+    return offline_report_backoff_ms_ == 0
+               ? kOfflineReportFirstBackoffMs
+               : std::min(offline_report_backoff_ms_ * 2, kOfflineReportMaxBackoffMs);
+}
+
+void partition_manager::schedule_offline_report_retry() {
+    if (stopping_ || offline_report_retry_armed_) return;
+    offline_report_backoff_ms_ = next_offline_report_backoff_ms();
+    offline_report_retry_armed_ = true;
+    offline_report_timer_.expires_after(std::chrono::milliseconds(offline_report_backoff_ms_));
+    offline_report_timer_.async_wait([this](const boost::system::error_code& ec) {
+        // On the control thread.
+        std::lock_guard control(control_mu_);
+        offline_report_retry_armed_ = false;
+        if (ec || stopping_) return;
+        refresh_offline_locked();  // reports again; re-arms with a longer back-off if it fails
+    });
 }
 
 void partition_manager::on_log_dir_failure(const std::string& dir, const storage::error& cause) {
@@ -208,6 +233,12 @@ void partition_manager::stop() {
     logs_.set_failure_listener({});
     if (fetchers_) fetchers_->stop();
     if (control_thread_.joinable()) {
+        // A pending retry of the offline-replica report must not hold the control thread.
+        boost::asio::post(control_, [this] {
+            std::lock_guard control(control_mu_);
+            stopping_ = true;
+            offline_report_timer_.cancel();
+        });
         control_work_.reset();
         control_thread_.join();
     }

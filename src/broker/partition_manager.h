@@ -185,6 +185,11 @@ class partition_manager {
     // Control thread, control_mu_ held: offline_ := the log manager's offline partitions plus
     // `extra` (partitions whose creation was refused).
     void refresh_offline_locked();
+    // Control thread, control_mu_ held: a failed report of the offline replicas to the
+    // controller is retried by a timer on the control thread, with a back-off doubling from
+    // 200 ms to 10 s, until it succeeds (or the manager stops).
+    void schedule_offline_report_retry();
+    int64_t next_offline_report_backoff_ms() const;
     void schedule_periodic(size_t shard);
     void run_periodic(size_t shard);
 
@@ -212,6 +217,13 @@ class partition_manager {
     std::set<std::string> reported_dirs_;  // log dirs already handled (control thread)
     // Offline replicas last reported to the controller (guarded by control_mu_).
     std::set<std::pair<std::string, int32_t>> reported_offline_;
+    // The retry of a failed report (guarded by control_mu_; the timer runs on control_).
+    static constexpr int64_t kOfflineReportFirstBackoffMs = 200;
+    static constexpr int64_t kOfflineReportMaxBackoffMs = 10'000;
+    boost::asio::steady_timer offline_report_timer_{control_};
+    int64_t offline_report_backoff_ms_ = 0;  // 0: the last report succeeded
+    bool offline_report_retry_armed_ = false;
+    bool stopping_ = false;
     // What reconcile() last sent each hosted partition's owner shard (guarded by control_mu_).
     struct applied_state {
         std::optional<cluster::partition_info> pi;

@@ -9,10 +9,10 @@
 namespace rill::broker {
 
 txn::txn_host make_txn_host(partition_manager& pm, const broker_config& config,
-                            cluster::metadata_store& metadata,
+                            cluster::metadata_store& metadata, broker& b,
                             coordinator::group_coordinator& groups) {
     txn::txn_host h;
-    h.partitions = make_group_host(pm, config, metadata, txn::kTxnTopic);
+    h.partitions = make_group_host(pm, config, metadata, b, txn::kTxnTopic);
     h.write_markers = [&pm, &config, &metadata,
                        &groups](txn::marker_request mr) -> boost::asio::awaitable<error_code> {
         auto snap = metadata.snapshot();

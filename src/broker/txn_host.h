@@ -6,6 +6,7 @@
 // go. Single node: every partition is local. Partitions of deleted topics are skipped.
 #pragma once
 
+#include "broker/broker.h"
 #include "broker/partition_manager.h"
 #include "cluster/metadata_store.h"
 #include "common/config.h"
@@ -15,7 +16,7 @@
 namespace rill::broker {
 
 txn::txn_host make_txn_host(partition_manager& pm, const broker_config& config,
-                            cluster::metadata_store& metadata,
+                            cluster::metadata_store& metadata, broker& b,
                             coordinator::group_coordinator& groups);
 
 }  // namespace rill::broker

@@ -53,6 +53,13 @@ std::map<std::string, assignment> assign_uniform(const assignor_input& in) {
     for (const auto* m : members)
         owned[m->id];
     auto eligible = [&](const assignor_member& m, const tp& p) { return m.topics.count(p.first); };
+    // Rack awareness: 1 when the member's rack holds a replica of the partition.
+    auto local = [&](const assignor_member& m, const tp& p) -> int {
+        if (!m.rack) return 0;
+        auto it = in.racks.find(p.first);
+        if (it == in.racks.end() || p.second >= static_cast<int32_t>(it->second.size())) return 0;
+        return it->second[static_cast<size_t>(p.second)].count(*m.rack) ? 1 : 0;
+    };
     // 1. Stickiness: keep what each member had, while it still subscribes and the partition
     //    exists (the first member in id order wins a partition two members claim).
     for (const auto* m : members)
@@ -65,13 +72,17 @@ std::map<std::string, assignment> assign_uniform(const assignor_input& in) {
                     owned[m->id].insert({t, p});
                 }
         }
-    // 2. Every unowned partition goes to the eligible member with the fewest partitions.
+    // 2. Every unowned partition goes to the eligible member with the fewest partitions (a
+    //    member in one of its replicas' racks among those).
     for (const auto& [t, n] : in.topics)
         for (int32_t p = 0; p < n; ++p) {
             if (owner.count({t, p})) continue;
             const assignor_member* best = nullptr;
             for (const auto* m : members)
-                if (eligible(*m, {t, p}) && (!best || owned[m->id].size() < owned[best->id].size()))
+                if (eligible(*m, {t, p}) &&
+                    (!best || owned[m->id].size() < owned[best->id].size() ||
+                     (owned[m->id].size() == owned[best->id].size() &&
+                      local(*m, {t, p}) > local(*best, {t, p}))))
                     best = m;
             if (!best) continue;  // nobody subscribes to the topic
             owner[{t, p}] = best->id;
@@ -87,20 +98,63 @@ std::map<std::string, assignment> assign_uniform(const assignor_input& in) {
         });
         for (const auto* from : by_count) {
             auto& mine = owned[from->id];
-            for (auto it = mine.rbegin(); it != mine.rend() && !moved; ++it) {
-                const assignor_member* to = nullptr;
-                for (const auto* m : members)
-                    if (m != from && eligible(*m, *it) && owned[m->id].size() + 1 < mine.size() &&
-                        (!to || owned[m->id].size() < owned[to->id].size()))
+            // The move from `from` that helps rack locality most (a partition it holds away
+            // from its rack, to a member in one of the partition's racks); else its highest
+            // partition that can move, to the emptiest receiver.
+            const assignor_member* to = nullptr;
+            tp pick{};
+            int best_gain = -2;
+            for (auto it = mine.rbegin(); it != mine.rend(); ++it)
+                for (const auto* m : members) {
+                    if (m == from || !eligible(*m, *it) || owned[m->id].size() + 1 >= mine.size())
+                        continue;
+                    const int gain = local(*m, *it) - local(*from, *it);
+                    if (!to || gain > best_gain ||
+                        (gain == best_gain && pick == *it &&
+                         owned[m->id].size() < owned[to->id].size())) {
                         to = m;
-                if (!to) continue;
-                const tp p = *it;
-                mine.erase(p);
-                owned[to->id].insert(p);
-                owner[p] = to->id;
+                        pick = *it;
+                        best_gain = gain;
+                    }
+                }
+            if (to) {
+                mine.erase(pick);
+                owned[to->id].insert(pick);
+                owner[pick] = to->id;
                 moved = true;
             }
             if (moved) break;
+        }
+    }
+    // 4. Rack locality: swap a partition held away from its racks with one of a member in
+    //    those racks that holds a partition away from its own (counts stay; each swap adds
+    //    at least one local partition, so this ends).
+    const bool rack_aware = !in.racks.empty() && std::any_of(members.begin(), members.end(),
+                                                             [](const auto* m) { return m->rack; });
+    for (bool swapped = rack_aware; swapped;) {
+        swapped = false;
+        for (const auto* a : members) {
+            for (const tp& p : owned[a->id]) {
+                if (local(*a, p)) continue;
+                for (const auto* b : members) {
+                    if (b == a || !eligible(*b, p) || !local(*b, p)) continue;
+                    for (const tp& q : owned[b->id]) {
+                        if (local(*b, q) || !eligible(*a, q)) continue;
+                        const tp pp = p, qq = q;
+                        owned[a->id].erase(pp);
+                        owned[b->id].erase(qq);
+                        owned[a->id].insert(qq);
+                        owned[b->id].insert(pp);
+                        owner[pp] = b->id;
+                        owner[qq] = a->id;
+                        swapped = true;
+                        break;
+                    }
+                    if (swapped) break;
+                }
+                if (swapped) break;
+            }
+            if (swapped) break;
         }
     }
     std::map<std::string, assignment> out;

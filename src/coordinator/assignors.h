@@ -5,6 +5,9 @@
 //   uniform  (Kafka's default): balanced (member counts differ by at most one among the
 //            members that could take a partition) and sticky: a member keeps the partitions
 //            of its previous target assignment unless balance requires moving them.
+//            Rack-aware when members have rack ids and the partitions' replicas racks: within
+//            what balance allows, a partition goes to a member in a rack holding one of its
+//            replicas (so it can fetch close by), and balancing moves such partitions last.
 //   range    per topic, the members subscribed to it (by member id) get contiguous ranges of
 //            partitions; the first (partitions % members) get one more.
 #pragma once
@@ -33,11 +36,14 @@ struct assignor_member {
     std::string id;
     std::set<protocol::uuid> topics;  // subscribed topics that exist
     assignment previous;              // the member's previous target assignment
+    std::optional<std::string> rack;  // the member's rack id
 };
 
 struct assignor_input {
     std::vector<assignor_member> members;      // any order
     std::map<protocol::uuid, int32_t> topics;  // partitions of every subscribed topic
+    // The racks of each partition's replicas, by topic and partition index (empty: unknown).
+    std::map<protocol::uuid, std::vector<std::set<std::string>>> racks;
 };
 
 // Member id -> target assignment; every member of the input has an entry.

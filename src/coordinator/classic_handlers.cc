@@ -218,7 +218,7 @@ void coordinator_shard::add_member(classic_group& g, const std::string& id,
     }
 }
 
-void coordinator_shard::replace_static_member(classic_group& g, const std::string& old_id,
+void coordinator_shard::replace_static_member(classic_group& g, std::string old_id,
                                               const std::string& new_id,
                                               const m::join_group_request& req, join_options opts,
                                               join_callback cb) {
@@ -248,8 +248,15 @@ void coordinator_shard::replace_static_member(classic_group& g, const std::strin
                 std::vector<protocol::record> recs{group_record(g)};
                 const int32_t gen = g.generation;
                 write(std::move(recs),
-                      [this, id = g.id(), new_id, gen, opts, cb = std::move(cb)](error_code e) {
-                          if (e != error_code::none) return cb(join_error(e));
+                      [this, id = g.id(), instance = *req.group_instance_id, old_id, new_id, gen,
+                       opts, inc = incarnation_, cb = std::move(cb)](error_code e) {
+                          if (e != error_code::none) {
+                              // Kafka: the new id was not persisted, so the old one is the member's
+                              // again (unless the state was reloaded from the log meanwhile).
+                              classic_group* now = incarnation_ == inc ? find_classic(id) : nullptr;
+                              if (now) restore_static_member(*now, instance, new_id, old_id);
+                              return cb(join_error(e));
+                          }
                           classic_group* now = find_classic(id);
                           member* mm = now ? now->find(new_id) : nullptr;
                           if (!mm || now->generation != gen)
@@ -274,6 +281,24 @@ void coordinator_shard::replace_static_member(classic_group& g, const std::strin
             try_complete_join(g);
             return;
     }
+}
+
+void coordinator_shard::restore_static_member(classic_group& g, const std::string& instance_id,
+                                              const std::string& new_id,
+                                              const std::string& old_id) {
+    auto it = g.static_members.find(instance_id);
+    // Replaced again, or gone, meanwhile: nothing to restore.
+    if (it == g.static_members.end() || it->second != new_id || !g.find(new_id)) return;
+    auto node = g.members.extract(new_id);
+    node.mapped()->id = old_id;
+    node.mapped()->last_heard_ms = host_->now_ms();
+    node.key() = old_id;
+    g.members.insert(std::move(node));
+    it->second = old_id;
+    if (g.leader && *g.leader == new_id) g.leader = old_id;
+    if (g.pending_sync.erase(new_id)) g.pending_sync.insert(old_id);
+    log_->warn("group {}: static member {} keeps member id {}: its new id {} was not persisted",
+               g.id(), instance_id, old_id, new_id);
 }
 
 void coordinator_shard::prepare_rebalance(classic_group& g, const std::string& reason) {

@@ -50,9 +50,17 @@ bool consumer_member::same_current(const consumer_member& o) const {
 
 bool consumer_group::subscribed_to(const std::string& topic) const {
     for (const auto& [id, m] : members)
-        if (std::binary_search(m.subscribed_topics.begin(), m.subscribed_topics.end(), topic))
-            return true;
+        if (topics_of(m).count(topic)) return true;
     return false;
+}
+
+std::set<std::string> consumer_group::topics_of(const consumer_member& m) const {
+    std::set<std::string> out(m.subscribed_topics.begin(), m.subscribed_topics.end());
+    if (m.subscribed_regex) {
+        auto it = resolved_regexes.find(*m.subscribed_regex);
+        if (it != resolved_regexes.end()) out.insert(it->second.begin(), it->second.end());
+    }
+    return out;
 }
 
 consumer_group_state consumer_group::state() const {
@@ -83,8 +91,10 @@ consumer_member* consumer_group::find_instance(const std::string& instance_id) {
 
 std::set<std::string> consumer_group::subscribed_topic_names() const {
     std::set<std::string> out;
-    for (const auto& [id, m] : members)
-        out.insert(m.subscribed_topics.begin(), m.subscribed_topics.end());
+    for (const auto& [id, m] : members) {
+        auto mine = topics_of(m);
+        out.insert(mine.begin(), mine.end());
+    }
     return out;
 }
 
@@ -104,14 +114,18 @@ std::string consumer_group::chosen_assignor(const std::vector<std::string>& conf
     return best;
 }
 
-void consumer_group::compute_target(const std::string& assignor) {
+void consumer_group::compute_target(
+    const std::string& assignor,
+    std::map<protocol::uuid, std::vector<std::set<std::string>>> racks) {
     assignor_input in;
+    in.racks = std::move(racks);
     for (const auto& [name, t] : topics)
         in.topics[t.id] = t.partitions;
     for (const auto& [id, m] : members) {
         auto& am = in.members.emplace_back();
         am.id = id;
-        for (const auto& name : m.subscribed_topics) {
+        am.rack = m.rack_id;
+        for (const auto& name : topics_of(m)) {
             auto it = topics.find(name);
             if (it != topics.end()) am.topics.insert(it->second.id);
         }

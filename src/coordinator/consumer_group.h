@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -100,13 +101,17 @@ class consumer_group final : public group {
     // The member with this instance id (static membership), or nullptr.
     consumer_member* find_instance(const std::string& instance_id);
 
-    // Topic names any member subscribes to.
+    // Topic names any member subscribes to (by name or through its regex).
     std::set<std::string> subscribed_topic_names() const;
+    // The topics one member subscribes to: its names and what its regex resolved to.
+    std::set<std::string> topics_of(const consumer_member& m) const;
     // The assignor the group uses: the one most members ask for, else the first configured.
     std::string chosen_assignor(const std::vector<std::string>& configured) const;
     // Recomputes every member's target assignment for the group epoch (assignment epoch =
-    // group epoch) from `topics` with `assignor`.
-    void compute_target(const std::string& assignor);
+    // group epoch) from `topics` with `assignor`; `racks`: the replicas' racks of each
+    // partition by topic id, for rack-aware assignment (empty: none).
+    void compute_target(const std::string& assignor,
+                        std::map<protocol::uuid, std::vector<std::set<std::string>>> racks = {});
     // Moves `m` towards its target (Kafka's CurrentAssignmentBuilder). `owned` is what the
     // member reported owning (nullopt: not reported in this heartbeat). Returns true when its
     // current assignment changed.
@@ -119,6 +124,11 @@ class consumer_group final : public group {
     std::map<std::string, topic_meta> topics;  // subscribed topics that exist, by name
     std::map<std::string, consumer_member> members;
     std::map<std::string, assignment> target;  // member id -> target assignment
+    // The topics each subscribed regex matches (full match, internal topics excluded), as the
+    // coordinator last resolved them against the topic list. In memory only: resolved again
+    // when the group is loaded.
+    std::map<std::string, std::set<std::string>> resolved_regexes;
+    std::shared_ptr<const std::vector<std::string>> resolved_against;  // that topic list
     bool dead = false;
 
   private:

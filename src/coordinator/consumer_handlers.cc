@@ -5,6 +5,8 @@
 // answer goes out then.
 #include <algorithm>
 
+#include <re2/re2.h>
+
 #include "common/logging.h"
 #include "coordinator/coordinator_shard.h"
 #include "coordinator/wire.h"
@@ -91,7 +93,47 @@ void coordinator_shard::commit_group(consumer_group next, std::function<void(err
     });
 }
 
+namespace {
+
+// Kafka compiles subscription regexes with RE2/J; this is RE2, the same syntax.
+std::unique_ptr<RE2> compile_regex(const std::string& rx) {
+    RE2::Options o;
+    o.set_log_errors(false);
+    return std::make_unique<RE2>(rx, o);
+}
+
+}  // namespace
+
+void coordinator_shard::resolve_regexes(consumer_group& g) {
+    std::set<std::string> wanted;
+    for (const auto& [id, m] : g.members)
+        if (m.subscribed_regex) wanted.insert(*m.subscribed_regex);
+    if (wanted.empty()) {
+        g.resolved_regexes.clear();
+        g.resolved_against.reset();
+        return;
+    }
+    auto names = host_->topic_names();
+    const bool same_list = g.resolved_against == names;
+    std::map<std::string, std::set<std::string>> out;
+    for (const auto& rx : wanted) {
+        if (same_list)
+            if (auto it = g.resolved_regexes.find(rx); it != g.resolved_regexes.end()) {
+                out[rx] = std::move(it->second);
+                continue;
+            }
+        auto re = compile_regex(rx);
+        auto& matched = out[rx];
+        if (!re->ok()) continue;  // refused at the heartbeat; a loaded one matches nothing
+        for (const auto& name : *names)
+            if (RE2::FullMatch(name, *re)) matched.insert(name);
+    }
+    g.resolved_regexes = std::move(out);
+    g.resolved_against = std::move(names);
+}
+
 void coordinator_shard::refresh_target(consumer_group& g, bool membership_changed) {
+    resolve_regexes(g);
     std::map<std::string, topic_meta> fresh;
     for (const auto& name : g.subscribed_topic_names())
         if (auto t = host_->topic(name)) fresh[name] = *t;
@@ -99,7 +141,13 @@ void coordinator_shard::refresh_target(consumer_group& g, bool membership_change
     if (metadata_changed) g.topics = std::move(fresh);
     if (!membership_changed && !metadata_changed && g.assignment_epoch == g.group_epoch) return;
     if (membership_changed || metadata_changed) ++g.group_epoch;
-    g.compute_target(g.chosen_assignor(configured_assignors()));
+    // Rack-aware assignment needs the replicas' racks, looked up only when a member has a rack.
+    std::map<protocol::uuid, std::vector<std::set<std::string>>> racks;
+    if (std::any_of(g.members.begin(), g.members.end(),
+                    [](const auto& kv) { return kv.second.rack_id.has_value(); }))
+        for (const auto& [name, t] : g.topics)
+            if (auto r = host_->partition_racks(name); !r.empty()) racks[t.id] = std::move(r);
+    g.compute_target(g.chosen_assignor(configured_assignors()), std::move(racks));
 }
 
 // ---- ConsumerGroupHeartbeat ----
@@ -155,9 +203,13 @@ void coordinator_shard::heartbeat_now(const m::consumer_group_heartbeat_request&
                         "request.");
     }
     // An empty regex means none (librdkafka sends "" with topic names).
-    if (req.subscribed_topic_regex && !req.subscribed_topic_regex->empty())
-        return fail(error_code::invalid_request,
-                    "Regular expression subscriptions are not supported by this broker yet.");
+    if (req.subscribed_topic_regex && !req.subscribed_topic_regex->empty()) {
+        auto re = compile_regex(*req.subscribed_topic_regex);
+        if (!re->ok())
+            return fail(error_code::invalid_regular_expression,
+                        "SubscribedTopicRegex `" + *req.subscribed_topic_regex +
+                            "` is not a valid regular expression: " + re->error() + ".");
+    }
     const auto assignors = configured_assignors();
     if (req.server_assignor &&
         std::find(assignors.begin(), assignors.end(), *req.server_assignor) == assignors.end())
@@ -193,6 +245,33 @@ void coordinator_shard::heartbeat_now(const m::consumer_group_heartbeat_request&
         });
     };
 
+    // Static membership (KIP-345 for the consumer protocol): an instance id names at most one
+    // member. Any request but a join must come from the member that holds it.
+    consumer_member* holder = req.instance_id ? next.find_instance(*req.instance_id) : nullptr;
+    if (req.instance_id && req.member_epoch != 0) {
+        if (!holder)
+            return fail(error_code::unknown_member_id,
+                        "Instance id " + *req.instance_id + " is unknown.");
+        if (holder->id != req.member_id)
+            return fail(error_code::fenced_instance_id,
+                        "Static member " + req.member_id + " with instance id " + *req.instance_id +
+                            " was fenced by member " + holder->id + ".");
+    }
+
+    if (req.member_epoch == kLeaveStaticEpoch && req.instance_id) {
+        // A static member leaves for now: it keeps its assignment (nobody else gets those
+        // partitions) until a member with its instance id replaces it or its session times
+        // out. The group epoch does not change.
+        holder->member_epoch = kLeaveStaticEpoch;
+        holder->pending_revocation.clear();
+        holder->revoke_deadline_ms = 0;
+        holder->last_heard_ms = now;
+        resp.member_epoch = kLeaveStaticEpoch;
+        log_->info("group {}: static member {} (instance {}) left temporarily", req.group_id,
+                   req.member_id, *req.instance_id);
+        return finish(std::move(next), std::move(resp));
+    }
+
     if (req.member_epoch == kLeaveEpoch || req.member_epoch == kLeaveStaticEpoch) {
         if (!next.find(req.member_id))
             return fail(error_code::unknown_member_id,
@@ -207,7 +286,34 @@ void coordinator_shard::heartbeat_now(const m::consumer_group_heartbeat_request&
 
     bool membership_changed = false;
     consumer_member* mem = next.find(req.member_id);
-    if (req.member_epoch == 0) {
+    if (req.member_epoch == 0 && holder && holder->id != req.member_id) {
+        if (holder->member_epoch != kLeaveStaticEpoch)
+            return fail(error_code::unreleased_instance_id,
+                        "Static member " + req.member_id + " with instance id " + *req.instance_id +
+                            " cannot join the group because the instance id is owned by " +
+                            holder->id + " member.");
+        // The instance comes back under a new member id: the new member replaces the one that
+        // left, with its subscription and target assignment (no new group epoch unless the
+        // subscription differs). The old member's records are deleted, so its partitions are
+        // free and the new member receives them at once; the old id is fenced.
+        consumer_member replaced = *holder;
+        auto old_target = next.target.find(replaced.id);
+        assignment target =
+            old_target == next.target.end() ? assignment{} : std::move(old_target->second);
+        next.remove(replaced.id);
+        if (mem) next.remove(req.member_id);  // a dynamic member of that id: superseded
+        mem = &next.members[req.member_id];
+        mem->id = req.member_id;
+        mem->instance_id = replaced.instance_id;
+        mem->rack_id = replaced.rack_id;
+        mem->subscribed_topics = replaced.subscribed_topics;
+        mem->subscribed_regex = replaced.subscribed_regex;
+        mem->rebalance_timeout_ms = replaced.rebalance_timeout_ms;
+        mem->server_assignor = replaced.server_assignor;
+        next.target[req.member_id] = std::move(target);
+        log_->info("group {}: static member {} (instance {}) replaces member {}", req.group_id,
+                   req.member_id, *req.instance_id, replaced.id);
+    } else if (req.member_epoch == 0) {
         if (!mem) {
             if (static_cast<int64_t>(next.members.size()) >= cfg("group.consumer.max.size"))
                 return fail(error_code::group_max_size_reached,
@@ -261,6 +367,14 @@ void coordinator_shard::heartbeat_now(const m::consumer_group_heartbeat_request&
         topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
         if (topics != mem->subscribed_topics) {
             mem->subscribed_topics = std::move(topics);
+            membership_changed = true;
+        }
+    }
+    if (req.subscribed_topic_regex) {
+        std::optional<std::string> rx;
+        if (!req.subscribed_topic_regex->empty()) rx = *req.subscribed_topic_regex;
+        if (rx != mem->subscribed_regex) {
+            mem->subscribed_regex = std::move(rx);
             membership_changed = true;
         }
     }

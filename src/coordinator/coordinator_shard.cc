@@ -52,6 +52,7 @@ error_code coordinator_shard::ready() {
     status_ = status::loading;
     leader_epoch_ = epoch;
     load_next_ = 0;
+    ++load_gen_;
     load_step();
     return status_ == status::loaded ? error_code::none : error_code::coordinator_load_in_progress;
 }
@@ -150,49 +151,51 @@ void coordinator_shard::replay(const protocol::record_view& rec) {
 }
 
 void coordinator_shard::load_step() {
-    size_t budget = 8u << 20;
-    while (budget > 0) {
-        auto chunk = host_->read(load_next_, 1u << 20);
-        if (!chunk) return abort_load(chunk.error());
-        if (load_next_ < chunk->log_start) {
-            load_next_ = chunk->log_start;
+    // One read in flight at a time; its answer arrives on this shard (the file reads run on
+    // the host's work pool), so the shard serves other work between steps.
+    host_->read(load_next_, 1u << 20,
+                [w = weak_from_this(), gen = load_gen_](result<log_chunk, std::string> chunk) {
+                    auto self = w.lock();
+                    // A read of an earlier load (unloaded, failed or restarted meanwhile).
+                    if (!self || self->load_gen_ != gen || self->status_ != status::loading) return;
+                    self->on_chunk(std::move(chunk));
+                });
+}
+
+void coordinator_shard::on_chunk(result<log_chunk, std::string> chunk) {
+    if (!chunk) return abort_load(chunk.error());
+    if (load_next_ < chunk->log_start) {
+        load_next_ = chunk->log_start;
+        return load_step();
+    }
+    if (load_next_ >= chunk->log_end || chunk->batches.empty()) return finish_load();
+    const int64_t before = load_next_;
+    protocol::bytes_view rest(chunk->batches);
+    while (auto slice = protocol::next_batch(rest)) {
+        load_next_ = slice->header.last_offset() + 1;
+        const int64_t pid = slice->header.producer_id;
+        if (slice->header.is_control()) {
+            // A transaction's end: its offsets apply (COMMIT) or are dropped (ABORT).
+            auto it = staged_txn_.find(pid);
+            if (it == staged_txn_.end()) continue;
+            if (storage::control_type_of(slice->bytes) == storage::kControlCommit)
+                for (auto& [k, co] : it->second)
+                    staged_offsets_[k] = std::move(co);
+            staged_txn_.erase(it);
             continue;
         }
-        if (load_next_ >= chunk->log_end || chunk->batches.empty()) return finish_load();
-        const int64_t before = load_next_;
-        protocol::bytes_view rest(chunk->batches);
-        while (auto slice = protocol::next_batch(rest)) {
-            load_next_ = slice->header.last_offset() + 1;
-            const int64_t pid = slice->header.producer_id;
-            if (slice->header.is_control()) {
-                // A transaction's end: its offsets apply (COMMIT) or are dropped (ABORT).
-                auto it = staged_txn_.find(pid);
-                if (it == staged_txn_.end()) continue;
-                if (storage::control_type_of(slice->bytes) == storage::kControlCommit)
-                    for (auto& [k, co] : it->second)
-                        staged_offsets_[k] = std::move(co);
-                staged_txn_.erase(it);
-                continue;
-            }
-            auto reader = protocol::record_reader::open(slice->bytes);
-            if (!reader) continue;
-            protocol::record_view rec;
-            const bool txn = slice->header.is_transactional() && pid >= 0;
-            while (reader->next(rec))
-                if (txn)
-                    replay_txn(pid, rec);
-                else
-                    replay(rec);
-        }
-        if (load_next_ == before) return abort_load("no complete batch at this offset");
-        budget -= std::min(budget, chunk->batches.size());
+        auto reader = protocol::record_reader::open(slice->bytes);
+        if (!reader) continue;
+        protocol::record_view rec;
+        const bool txn = slice->header.is_transactional() && pid >= 0;
+        while (reader->next(rec))
+            if (txn)
+                replay_txn(pid, rec);
+            else
+                replay(rec);
     }
-    // Yield the shard between steps of a large partition.
-    host_->defer([w = weak_from_this(), inc = incarnation_] {
-        auto self = w.lock();
-        if (self && self->incarnation_ == inc && self->status_ == status::loading)
-            self->load_step();
-    });
+    if (load_next_ == before) return abort_load("no complete batch at this offset");
+    load_step();
 }
 
 void coordinator_shard::finish_load() {
@@ -204,6 +207,7 @@ void coordinator_shard::finish_load() {
         ++ngroups;
     }
     for (auto& [id, g] : staged_consumer_.build(now)) {
+        resolve_regexes(g);  // not persisted: resolved against today's topics
         groups_[id] = std::make_unique<consumer_group>(std::move(g));
         ++ngroups;
     }

@@ -2,7 +2,8 @@
 // partition, on the partition's owner shard (Kafka's CoordinatorShard). It owns
 //
 //   - loading: the replay of the partition's records (GroupMetadata and OffsetCommit, last
-//     value per key wins, tombstones delete) when this broker becomes its leader;
+//     value per key wins, tombstones delete) when this broker becomes its leader; the host
+//     reads the files off the shard, the records are replayed here;
 //   - writing: every change is a batch of records appended to the partition; the change is
 //     applied to the state (and the request answered) only once the records are committed
 //     (the ISR has them, and they are fsynced when rill.acks.all.fsync=true; see shard_host);
@@ -65,9 +66,11 @@ class shard_host {
     virtual int64_t now_ms() = 0;
     // The leader epoch while this broker leads the partition, else -1.
     virtual int32_t leader_epoch() = 0;
-    // Batches from `from` (at most about `max_bytes`); the error text when the log cannot be
-    // read.
-    virtual result<log_chunk, std::string> read(int64_t from, size_t max_bytes) = 0;
+    // Reads batches from `from` (at most about `max_bytes`) and runs `done` on this shard with
+    // them, or with the error text when the log cannot be read. The file reads happen off the
+    // shard (a work pool); `done` may run before read() returns when there is nothing to read.
+    using read_callback = std::function<void(result<log_chunk, std::string>)>;
+    virtual void read(int64_t from, size_t max_bytes, read_callback done) = 0;
     // Appends one batch as leader (acks=all rules of the offsets topic); the base offset, or
     // the partition's error.
     virtual result<int64_t, protocol::error_code> append(protocol::bytes& batch) = 0;
@@ -75,18 +78,29 @@ class shard_host {
     // fsynced when configured); or with the error (leadership lost, ISR below
     // min.insync.replicas, offsets.commit.timeout.ms passed). Completions run in order.
     virtual void when_committed(int64_t end, std::function<void(protocol::error_code)> done) = 0;
-    // Runs `fn` later on this shard (loading in steps).
-    virtual void defer(std::function<void()> fn) = 0;
     // Partitions of `topic`, nullopt when it does not exist.
     virtual std::optional<int32_t> partition_count(const std::string& topic) = 0;
     // The id and partition count of `topic`, nullopt when it does not exist.
     virtual std::optional<topic_meta> topic(const std::string& name) = 0;
+    // The names of every topic but the internal ones (regex subscriptions resolve against
+    // them); the same pointer as long as the list does not change.
+    virtual std::shared_ptr<const std::vector<std::string>> topic_names() = 0;
+    // The racks (broker.rack) of the live brokers holding each partition's replicas, by
+    // partition index; empty when the topic does not exist or no broker has a rack.
+    virtual std::vector<std::set<std::string>> partition_racks(const std::string& topic) = 0;
 };
 
 // Who sent a request (JoinGroup records it; DescribeGroups shows it).
 struct client_info {
     std::string client_id;
     std::string host;
+};
+
+// OffsetCommit behaviour that depends on the request version (the handler decides).
+struct commit_options {
+    // v9+ (KIP-848): a member of a consumer-protocol group must commit with v9 or above;
+    // below it gets UNSUPPORTED_VERSION (Kafka's rule).
+    bool consumer_protocol = true;
 };
 
 // JoinGroup behaviour that depends on the request version (the handler decides).
@@ -142,7 +156,8 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     // REQUIRES: normalized: generation -1 for v0, committed_leader_epoch -1 before v6,
     // retention_time_ms -1 outside v2-4.
     void commit(const protocol::messages::offset_commit_request& req,
-                std::function<void(protocol::messages::offset_commit_response)> cb);
+                std::function<void(protocol::messages::offset_commit_response)> cb,
+                commit_options opts = {});
     // Committed offsets of one group; `topics` nullopt = every committed offset.
     // A member of a consumer group names itself (OffsetFetch v9): UNKNOWN_MEMBER_ID,
     // STALE_MEMBER_EPOCH when it is not the member's current epoch.
@@ -182,6 +197,7 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
   private:
     // ---- loading (coordinator_shard.cc)
     void load_step();
+    void on_chunk(result<log_chunk, std::string> chunk);
     void replay(const protocol::record_view& rec);
     void finish_load();
     void abort_load(const std::string& why);
@@ -201,10 +217,13 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     void add_member(classic_group& g, const std::string& id,
                     const protocol::messages::join_group_request& req, const client_info& ci,
                     join_callback cb);
-    void replace_static_member(classic_group& g, const std::string& old_id,
-                               const std::string& new_id,
+    // `old_id` by value: the caller's reference is the static_members entry this rewrites.
+    void replace_static_member(classic_group& g, std::string old_id, const std::string& new_id,
                                const protocol::messages::join_group_request& req, join_options opts,
                                join_callback cb);
+    // The replacement's group record failed: `old_id` is the instance's member id again.
+    void restore_static_member(classic_group& g, const std::string& instance_id,
+                               const std::string& new_id, const std::string& old_id);
     void prepare_rebalance(classic_group& g, const std::string& reason);
     void try_complete_join(classic_group& g);
     void complete_join(classic_group& g);
@@ -229,6 +248,8 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     // Recomputes the subscribed topics' metadata and, when it or `membership_changed`,
     // bumps the group epoch and computes the target assignment.
     void refresh_target(consumer_group& g, bool membership_changed);
+    // Resolves the members' regexes against the topic list (again when it or they changed).
+    void resolve_regexes(consumer_group& g);
     void expire_consumer_members(int64_t now);
     std::vector<std::string> configured_assignors() const;
 
@@ -249,6 +270,7 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     status status_ = status::unloaded;
     int32_t leader_epoch_ = -1;  // the epoch the state was loaded at
     uint64_t incarnation_ = 0;   // bumped by unload(): writes of an older one apply nothing
+    uint64_t load_gen_ = 0;      // bumped by each load: reads of an older one are dropped
     size_t pending_writes_ = 0;
     int64_t last_expiry_check_ = 0;
 

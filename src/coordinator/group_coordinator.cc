@@ -5,8 +5,8 @@
 #include <chrono>
 #include <mutex>
 
-#include "common/clock.h"
 #include "common/logging.h"
+#include "coordinator/partition_host.h"
 #include "coordinator/wire.h"
 #include "protocol/generated/consumer_protocol_assignment.h"
 #include "protocol/generated/consumer_protocol_subscription.h"
@@ -82,7 +82,8 @@ m::describe_groups_response::described_group describe_as_classic(const consumer_
         dm.client_id = mem.client_id;
         dm.client_host = mem.client_host;
         m::consumer_protocol_subscription sub;
-        sub.topics = mem.subscribed_topics;
+        auto topics = g.topics_of(mem);
+        sub.topics.assign(topics.begin(), topics.end());
         protocol::writer ws;
         ws.write_int16(0);
         sub.encode(ws, 0);
@@ -103,68 +104,6 @@ m::describe_groups_response::described_group describe_as_classic(const consumer_
     return d;
 }
 
-// A coordinator shard's view of its partition on this broker (over coordinator_host).
-class partition_host final : public shard_host {
-  public:
-    partition_host(const coordinator_host& host, cluster::metadata_store& metadata,
-                   topic_partition tp, size_t shard)
-        : host_(host), metadata_(metadata), tp_(std::move(tp)), shard_(shard) {}
-
-    int64_t now_ms() override { return wall_clock_ms(); }
-    int32_t leader_epoch() override {
-        return host_.leader_epoch_of ? host_.leader_epoch_of(tp_) : 0;
-    }
-    result<log_chunk, std::string> read(int64_t from, size_t max_bytes) override {
-        auto lg = host_.log_of(tp_);
-        if (!lg) return unexpected(std::string("the partition is not hosted here"));
-        log_chunk c;
-        c.log_start = lg->log_start_offset();
-        c.log_end = lg->log_end_offset();
-        if (from < c.log_start || from >= c.log_end) return c;
-        auto rr = lg->read(from, max_bytes, c.log_end);
-        if (!rr) {
-            if (rr.error().code == storage::errc::offset_out_of_range) {
-                c.log_start = std::max(c.log_start, lg->log_start_offset());
-                return c;
-            }
-            return unexpected(rr.error().message);
-        }
-        if (rr->regions.empty()) return c;
-        auto bytes = storage::read_into_memory(*rr);
-        if (!bytes) return unexpected(std::string("cannot read the segment files"));
-        c.batches = std::move(*bytes);
-        return c;
-    }
-    result<int64_t, error_code> append(protocol::bytes& batch) override {
-        return host_.append(tp_, batch);
-    }
-    void when_committed(int64_t end, std::function<void(error_code)> done) override {
-        if (!host_.when_committed) return done(error_code::none);
-        host_.when_committed(tp_, end, std::move(done));
-    }
-    void defer(std::function<void()> fn) override {
-        boost::asio::post(*host_.shards[shard_], std::move(fn));
-    }
-    std::optional<int32_t> partition_count(const std::string& topic) override {
-        auto snap = metadata_.snapshot();
-        const auto* t = snap->find_topic(topic);
-        if (!t) return std::nullopt;
-        return static_cast<int32_t>(t->partitions.size());
-    }
-    std::optional<topic_meta> topic(const std::string& name) override {
-        auto snap = metadata_.snapshot();
-        const auto* t = snap->find_topic(name);
-        if (!t) return std::nullopt;
-        return topic_meta{t->id, static_cast<int32_t>(t->partitions.size())};
-    }
-
-  private:
-    const coordinator_host& host_;
-    cluster::metadata_store& metadata_;
-    topic_partition tp_;
-    size_t shard_;
-};
-
 // One __consumer_offsets partition: its coordinator shard and the executor that owns it.
 struct offsets_partition {
     int32_t id = 0;
@@ -174,7 +113,7 @@ struct offsets_partition {
 
 }  // namespace
 
-struct group_coordinator::impl {
+struct group_coordinator::impl : std::enable_shared_from_this<group_coordinator::impl> {
     coordinator_host host;
     broker_config& config;
     cluster::metadata_store& metadata;
@@ -209,29 +148,63 @@ struct group_coordinator::impl {
             topic_partition tp{kOffsetsTopic, p->id};
             p->shard = host.shard_of(tp);
             p->cs = std::make_shared<coordinator_shard>(
-                tp, std::make_unique<partition_host>(host, metadata, tp, p->shard), config);
+                tp, make_partition_host(host, metadata, tp, p->shard), config);
             next->push_back(std::move(p));
         }
         parts = std::move(next);
     }
 
-    error_code ensure_topic() {
+    // The creation of __consumer_offsets: at most one metadata write in flight, and who
+    // waits for its outcome.
+    std::mutex create_mu;
+    bool creating = false;
+    std::vector<std::function<void(error_code)>> create_waiters;
+
+    enum class topic_status { ready, pending, unavailable };
+
+    // Never blocks. Ready when the topic exists (its table adopted). Otherwise starts its
+    // creation on the metadata thread unless it is under way: pending (`waiter`, when given,
+    // runs with the outcome, on the metadata thread); unavailable when it cannot be created
+    // now.
+    topic_status ensure_topic(std::function<void(error_code)> waiter = nullptr) {
         auto snap = metadata.snapshot();
         if (const auto* t = snap->find_topic(kOffsetsTopic)) {
             adopt_topic(*t);
-            return error_code::none;
+            return topic_status::ready;
         }
+        auto nt = offsets_topic_spec(*snap);
+        if (!nt) return topic_status::unavailable;
+        {
+            std::lock_guard lock(create_mu);
+            if (waiter) create_waiters.push_back(std::move(waiter));
+            if (creating) return topic_status::pending;
+            creating = true;
+        }
+        auto work = [w = weak_from_this(), nt = std::move(*nt)] {
+            if (auto self = w.lock()) self->create_topic(nt);
+        };
+        if (!host.run_metadata_write) {
+            work();
+            return metadata.snapshot()->find_topic(kOffsetsTopic) ? topic_status::ready
+                                                                  : topic_status::unavailable;
+        }
+        host.run_metadata_write(std::move(work));
+        return topic_status::pending;
+    }
+
+    // What __consumer_offsets is created with; nullopt while there are too few brokers.
+    std::optional<cluster::new_topic> offsets_topic_spec(const cluster::metadata_snapshot& snap) {
         cluster::new_topic nt;
         nt.name = kOffsetsTopic;
         nt.partitions = static_cast<int32_t>(config.get_int("offsets.topic.num.partitions"));
         int64_t rf = config.get_int("offsets.topic.replication.factor");
-        int64_t brokers = static_cast<int64_t>(std::max<size_t>(snap->brokers.size(), 1));
-        if (rf > brokers && snap->cluster_mode) {
+        int64_t brokers = static_cast<int64_t>(std::max<size_t>(snap.brokers.size(), 1));
+        if (rf > brokers && snap.cluster_mode) {
             // Kafka's rule in a cluster: wait for enough brokers rather than create an
             // under-replicated offsets topic for good.
             log->warn("{} needs offsets.topic.replication.factor={} brokers; {} live",
                       kOffsetsTopic, rf, brokers);
-            return error_code::coordinator_not_available;
+            return std::nullopt;
         }
         if (rf > brokers) {
             log->info(
@@ -246,25 +219,39 @@ struct group_coordinator::impl {
         nt.configs.set("segment.bytes",
                        std::to_string(config.get_int("offsets.topic.segment.bytes")));
         nt.internal = true;
+        return nt;
+    }
+
+    // The metadata store write (metadata thread): creates the topic, adopts it and answers
+    // the waiters.
+    void create_topic(const cluster::new_topic& nt) {
+        error_code e = error_code::none;
         auto r = metadata.create_topic(nt, false);
         if (!r && r.error().code != cluster::meta_errc::topic_exists) {
             log->error("cannot create {}: {}", kOffsetsTopic, r.error().message);
-            return error_code::coordinator_not_available;
-        }
-        snap = metadata.snapshot();
-        if (const auto* t = snap->find_topic(kOffsetsTopic)) {
+            e = error_code::coordinator_not_available;
+        } else if (const auto* t = metadata.snapshot()->find_topic(kOffsetsTopic)) {
             adopt_topic(*t);
-            log->info("created {} with {} partitions", kOffsetsTopic, t->partitions.size());
-            return error_code::none;
+            if (r) log->info("created {} with {} partitions", kOffsetsTopic, t->partitions.size());
+        } else {
+            e = error_code::coordinator_not_available;
         }
-        return error_code::coordinator_not_available;
+        std::vector<std::function<void(error_code)>> waiters;
+        {
+            std::lock_guard lock(create_mu);
+            creating = false;
+            waiters.swap(create_waiters);
+        }
+        for (auto& fn : waiters)
+            fn(e);
     }
 
-    // The partition holding `group_id`, creating the topic when needed; nullptr on failure.
+    // The partition holding `group_id`; nullptr while the topic does not exist (its creation
+    // is started: the caller answers COORDINATOR_NOT_AVAILABLE, the client retries).
     std::shared_ptr<offsets_partition> partition_of(const std::string& group_id) {
         auto ps = partitions();
         if (ps->empty()) {
-            if (ensure_topic() != error_code::none) return nullptr;
+            if (ensure_topic() != topic_status::ready) return nullptr;
             ps = partitions();
             if (ps->empty()) return nullptr;
         }
@@ -374,7 +361,7 @@ struct group_coordinator::impl {
 
 group_coordinator::group_coordinator(coordinator_host host, broker_config& config,
                                      cluster::metadata_store& metadata)
-    : impl_(std::make_unique<impl>(std::move(host), config, metadata)) {}
+    : impl_(std::make_shared<impl>(std::move(host), config, metadata)) {}
 
 group_coordinator::~group_coordinator() = default;
 
@@ -411,8 +398,24 @@ void group_coordinator::stop() {
         });
 }
 
-protocol::error_code group_coordinator::ensure_offsets_topic() {
-    return impl_->ensure_topic();
+awaitable<protocol::error_code> group_coordinator::ensure_offsets_topic(
+    std::chrono::milliseconds wait) {
+    auto ex = co_await boost::asio::this_coro::executor;
+    auto c = completion<error_code>::make(ex);
+    switch (impl_->ensure_topic([c](error_code e) { c->set(e); })) {
+        case impl::topic_status::ready:
+            co_return error_code::none;
+        case impl::topic_status::unavailable:
+            co_return error_code::coordinator_not_available;
+        case impl::topic_status::pending:
+            break;
+    }
+    boost::asio::steady_timer bound(ex);
+    bound.expires_after(wait);
+    bound.async_wait([c](const boost::system::error_code& ec) {
+        if (!ec) c->set(error_code::coordinator_not_available);
+    });
+    co_return co_await c->wait();
 }
 
 awaitable<m::join_group_response> group_coordinator::join_group(m::join_group_request req,
@@ -464,8 +467,8 @@ awaitable<m::leave_group_response> group_coordinator::leave_group(m::leave_group
     co_return co_await std::move(op);
 }
 
-awaitable<m::offset_commit_response> group_coordinator::offset_commit(
-    m::offset_commit_request req) {
+awaitable<m::offset_commit_response> group_coordinator::offset_commit(m::offset_commit_request req,
+                                                                      commit_options opts) {
     auto p = impl_->partition_of(req.group_id);
     if (!p) {
         m::offset_commit_response resp;
@@ -481,9 +484,9 @@ awaitable<m::offset_commit_response> group_coordinator::offset_commit(
         co_return resp;
     }
     auto op = impl_->on_partition<m::offset_commit_response>(
-        p, [req = std::move(req)](coordinator_shard& cs,
-                                  std::function<void(m::offset_commit_response)> done) {
-            cs.commit(req, std::move(done));
+        p, [req = std::move(req), opts](coordinator_shard& cs,
+                                        std::function<void(m::offset_commit_response)> done) {
+            cs.commit(req, std::move(done), opts);
         });
     co_return co_await std::move(op);
 }

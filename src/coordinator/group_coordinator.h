@@ -12,6 +12,7 @@
 // version. The read-only views below are what the admin endpoint and metrics use.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -103,6 +104,12 @@ struct coordinator_host {
     std::function<void(const storage::topic_partition&, int64_t,
                        std::function<void(protocol::error_code)>)>
         when_committed;
+    // Any thread: runs `work` on a thread where blocking file I/O is allowed (the broker's
+    // work pool), never on a shard. Null: runs it inline.
+    std::function<void(std::function<void()>)> run_blocking;
+    // Any thread: runs `work` on the broker's metadata thread (metadata store writes, one at a
+    // time and in order with the broker's own: broker::store_write). Null: runs it inline.
+    std::function<void(std::function<void()>)> run_metadata_write;
     // Any executor: {log start offset, high watermark} of each partition, {-1, -1} when the
     // partition is not hosted here.
     std::function<boost::asio::awaitable<std::vector<std::pair<int64_t, int64_t>>>(
@@ -130,8 +137,13 @@ class group_coordinator {
     // down, before the shards stop.
     void stop();
 
-    // Creates __consumer_offsets when it does not exist yet. Any thread; NONE or the error.
-    protocol::error_code ensure_offsets_topic();
+    // Any executor: NONE once __consumer_offsets exists. When it does not, starts creating it
+    // (a metadata store write on the broker's metadata thread, never on a shard) and waits for
+    // that write, at most `wait`; COORDINATOR_NOT_AVAILABLE when it failed, cannot be done
+    // yet (too few brokers for the replication factor) or is still pending. The other entry
+    // points do not wait: they start the creation and answer COORDINATOR_NOT_AVAILABLE.
+    boost::asio::awaitable<protocol::error_code> ensure_offsets_topic(
+        std::chrono::milliseconds wait);
 
     // ---- protocol entry points: any executor; each resumes the caller on its executor.
     // Requests are normalized by the handlers (see coordinator_shard.h).
@@ -145,7 +157,7 @@ class group_coordinator {
     boost::asio::awaitable<protocol::messages::leave_group_response> leave_group(
         protocol::messages::leave_group_request req);
     boost::asio::awaitable<protocol::messages::offset_commit_response> offset_commit(
-        protocol::messages::offset_commit_request req);
+        protocol::messages::offset_commit_request req, commit_options opts = {});
     // The committed offsets of one group; `topics` nullopt: all of them.
     using fetch_topics = std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>;
     boost::asio::awaitable<protocol::messages::offset_fetch_response::offset_fetch_response_group>
@@ -190,7 +202,7 @@ class group_coordinator {
     struct impl;
 
   private:
-    std::unique_ptr<impl> impl_;
+    std::shared_ptr<impl> impl_;  // shared: metadata-thread work holds it weakly
 };
 
 }  // namespace rill::coordinator

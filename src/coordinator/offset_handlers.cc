@@ -14,7 +14,8 @@ namespace m = protocol::messages;
 using protocol::error_code;
 
 void coordinator_shard::commit(const m::offset_commit_request& req,
-                               std::function<void(m::offset_commit_response)> cb) {
+                               std::function<void(m::offset_commit_response)> cb,
+                               commit_options opts) {
     m::offset_commit_response resp;
     for (const auto& t : req.topics) {
         auto& tout = resp.topics.emplace_back();
@@ -41,6 +42,7 @@ void coordinator_shard::commit(const m::offset_commit_request& req,
             if (!(gen < 0 && cg.members.empty())) {
                 consumer_member* mem = cg.find(req.member_id);
                 if (!mem) return all(error_code::unknown_member_id);
+                if (!opts.consumer_protocol) return all(error_code::unsupported_version);
                 if (gen > mem->member_epoch) return all(error_code::fenced_member_epoch);
                 if (gen < mem->member_epoch) return all(error_code::stale_member_epoch);
             }

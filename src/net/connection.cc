@@ -7,6 +7,7 @@
 
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/work_pool.h"
 #include "net/connection.h"
 #include "net/sasl.h"
 #include "net/tls_context.h"
@@ -93,22 +94,46 @@ awaitable<void> send_bytes(connection_state& c, const uint8_t* data, size_t len)
     }
 }
 
-// TLS connections cannot sendfile: the region is read (from the page cache, as sendfile would)
-// in chunks and written through the TLS stream.
+// TLS connections cannot sendfile: the region is read in chunks and written through the TLS
+// stream. The reads run on the server's file-read pool (a pread may wait for the disk, which
+// must not stall the shard); the connection holds one chunk at a time.
 constexpr size_t kTlsFileChunk = 256 * 1024;
 
-awaitable<void> send_file_region_tls(connection_state& c, const protocol::file_region& region) {
+// One chunk: the bytes read, or -errno. Runs on a pool thread; `buf` is the connection's.
+struct chunk_read {
+    int fd;
+    uint8_t* buf;
+    size_t want;
+    off_t off;
+    ssize_t operator()() const {
+        for (;;) {
+            ssize_t n = ::pread(fd, buf, want, off);
+            if (n >= 0) return n;
+            if (errno != EINTR) return -errno;
+        }
+    }
+};
+
+awaitable<void> send_file_region_tls(connection_state& c, const protocol::file_region& region,
+                                     work_pool* reads) {
     std::vector<uint8_t> buf(static_cast<size_t>(std::min<int64_t>(region.length, kTlsFileChunk)));
     off_t off = region.position;
     int64_t left = region.length;
     while (left > 0) {
-        const size_t want = static_cast<size_t>(std::min<int64_t>(left, buf.size()));
-        ssize_t n = ::pread(region.fd, buf.data(), want, off);
-        if (n < 0 && errno == EINTR) continue;
+        chunk_read read{region.fd, buf.data(),
+                        static_cast<size_t>(std::min<int64_t>(left, buf.size())), off};
+        ssize_t n = 0;
+        if (reads) {
+            auto reading = reads->run(read);
+            n = co_await std::move(reading);
+        } else {
+            n = read();  // no pool (a server without TLS listeners): not reached in practice
+        }
         if (n <= 0)  // truncated underneath us, as in send_file_region
             throw boost::system::system_error(
                 n == 0 ? boost::system::error_code(EIO, boost::system::system_category())
-                       : boost::system::error_code(errno, boost::system::system_category()),
+                       : boost::system::error_code(static_cast<int>(-n),
+                                                   boost::system::system_category()),
                 "pread");
         co_await send_bytes(c, buf.data(), static_cast<size_t>(n));
         off += n;
@@ -116,13 +141,13 @@ awaitable<void> send_file_region_tls(connection_state& c, const protocol::file_r
     }
 }
 
-awaitable<void> write_response(connection_state& c, const response_frame& resp) {
+awaitable<void> write_response(connection_state& c, const response_frame& resp, work_pool* reads) {
     size_t pos = 0;
     for (const auto& sp : resp.splices) {
         if (sp.at > pos) co_await send_bytes(c, resp.buffer.data() + pos, sp.at - pos);
         pos = sp.at;
         if (c.tls)
-            co_await send_file_region_tls(c, sp.region);
+            co_await send_file_region_tls(c, sp.region, reads);
         else
             co_await send_file_region(c, sp.region);
     }
@@ -293,7 +318,7 @@ awaitable<void> server::run_connection(tcp::socket sock, std::string listener_na
             c->handling = false;
             c->touch();
             lease.release();  // the request is handled: its bytes are no longer needed
-            if (res.response) co_await write_response(*c, *res.response);
+            if (res.response) co_await write_response(*c, *res.response, file_reads_.get());
             c->in_request = false;
             if (res.close || c->closed) break;
             bool stopping;

@@ -7,6 +7,7 @@
 
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/work_pool.h"
 #include "net/connection.h"
 
 namespace rill::net {
@@ -24,6 +25,10 @@ std::shared_ptr<spdlog::logger> log() {
 
 // Request bytes reserved since the last trim before freed memory is returned in a quiet second.
 constexpr int64_t kTrimAfterBytes = 64LL << 20;
+
+// Threads reading response file regions for TLS connections (mostly page-cache copies; a few
+// threads keep a slow disk read from delaying every TLS consumer).
+constexpr size_t kFileReadThreads = 2;
 
 }  // namespace
 
@@ -120,6 +125,11 @@ result<std::unique_ptr<tcp::acceptor>, std::string> open_acceptor(asio::io_conte
 }
 
 result<void, std::string> server::listen(const std::vector<listener_spec>& listeners) {
+    const bool any_tls = std::any_of(listeners.begin(), listeners.end(), [](const auto& l) {
+        return l.security && l.security->tls != nullptr;
+    });
+    if (any_tls && !file_reads_)
+        file_reads_ = std::make_unique<work_pool>(kFileReadThreads, "rill-tls-read");
     for (size_t i = 0; i < listeners.size(); ++i) {
         const auto& spec = listeners[i];
         auto endpoints = listen_endpoints(*shards_[0], spec.host, spec.port, "listener");

@@ -13,7 +13,10 @@
 // Threading: connections are spread round-robin over the shard io_contexts given at
 // construction; a connection's coroutine runs on its shard. The handler is called on that shard
 // and may hop to other executors internally. listen()/stop() are called from the owner thread;
-// the accept loops run on the first shard.
+// the accept loops run on the first shard. Response file regions go out with sendfile on
+// plaintext connections; on TLS ones they are read (pread, which may wait for the disk) on the
+// server's own file-read pool (thread `rill-tls-read`, created when a TLS listener is
+// configured), one 256 KiB chunk per connection at a time, while the shard serves the others.
 #pragma once
 
 #include <atomic>
@@ -33,6 +36,10 @@
 #include "net/heap_trimmer.h"
 #include "net/listener_security.h"
 #include "protocol/wire.h"
+
+namespace rill {
+class work_pool;  // common/work_pool.h
+}
 
 namespace rill::net {
 
@@ -168,6 +175,7 @@ class server {
     connection_quotas quotas_;
     std::vector<std::unique_ptr<hangup_watch>> watches_;  // one per shard, used on that shard
     std::unique_ptr<heap_trimmer> trimmer_;
+    std::unique_ptr<work_pool> file_reads_;  // TLS listeners: reads of response file regions
     std::shared_ptr<state> state_;
     std::atomic<size_t> connections_{0};
     std::atomic<uint64_t> accepted_{0};

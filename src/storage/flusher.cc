@@ -16,8 +16,8 @@ void flush_state::set_active(std::shared_ptr<file> active,
 }
 
 void flush_state::reset_after_truncation(int64_t leo, int64_t durable) {
-    std::lock_guard sync_lk(sync_mu_);
     std::lock_guard lk(mu_);
+    ++truncations_;
     published_.store(leo, std::memory_order_release);
     durable_.store(std::min(durable, leo), std::memory_order_release);
 }
@@ -31,10 +31,12 @@ status flush_state::sync_now() {
     std::lock_guard sync_lk(sync_mu_);
     std::vector<std::shared_ptr<file>> files;
     int64_t target;
+    uint64_t generation;
     bool sync_dir = false;
     {
         std::lock_guard lk(mu_);
         if (failed_) return unexpected{*failed_};
+        generation = truncations_;
         // Read the published offset under the lock: any roll that produced it already
         // registered its files.
         target = published_.load(std::memory_order_acquire);
@@ -58,7 +60,10 @@ status flush_state::sync_now() {
             failed_ = st.error();
             logger()->warn("fdatasync failed, log goes offline: {}", st.error().message);
         } else {
-            if (target > durable_.load()) durable_.store(target, std::memory_order_release);
+            // A truncation since the snapshot above: `target` may lie past the new end, and
+            // the files synced may not hold what is below it now; the next sync publishes.
+            if (generation == truncations_ && target > durable_.load())
+                durable_.store(target, std::memory_order_release);
             size_t synced_sealed = files.size() - (active_ ? 1 : 0);
             // Only remove the sealed files we synced (more may have been added meanwhile).
             if (synced_sealed <= sealed_.size())
@@ -140,10 +145,14 @@ void flusher::run() {
         bool again = false;
         {
             std::lock_guard lk(st->mu_);
-            if (!st->waiters_.empty() && !st->failed_)
-                again = true;  // requests that came in during the sync: one more sync
-            else
-                st->queued_ = false;
+            // Requests that came in during the sync (or that a sync raced by a truncation did
+            // not serve): one more sync. Waiters above the published end (left by a
+            // truncation) wait for appends; the request that follows them queues the log again.
+            const int64_t end = st->published();
+            if (!st->failed_)
+                again = std::any_of(st->waiters_.begin(), st->waiters_.end(),
+                                    [&](const auto& w) { return w.first <= end; });
+            if (!again) st->queued_ = false;
         }
         if (again) {
             std::lock_guard lk(mu_);

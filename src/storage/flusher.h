@@ -44,8 +44,10 @@ class flush_state {
     void set_active(std::shared_ptr<file> active, std::vector<std::shared_ptr<file>> sealed);
     // Owner thread, after the log was truncated (partition_log::truncate_to and
     // truncate_fully_and_start_at): the log now ends at `leo` and everything below `durable`
-    // (<= leo) is durable. Waits for a sync in progress (so that it cannot publish a durable
-    // offset above the new end afterwards). Waiters for offsets above `leo` stay queued.
+    // (<= leo) is durable. Never waits for a sync in progress (the owner may be a shard): it
+    // bumps the truncation generation instead, and a sync that started before it does not
+    // publish its durable offset (which may lie above the new end, or cover bytes the cut
+    // replaced); the next sync does. Waiters for offsets above `leo` stay queued.
     void reset_after_truncation(int64_t leo, int64_t durable);
     // Offsets below this are durable.
     int64_t durable() const { return durable_.load(std::memory_order_acquire); }
@@ -71,7 +73,8 @@ class flush_state {
     std::vector<std::pair<int64_t, flush_callback>> waiters_;
     std::optional<error> failed_;
     bool queued_ = false;
-    std::mutex sync_mu_;  // one sync at a time per log
+    uint64_t truncations_ = 0;  // under mu_: the truncation generation (reset_after_truncation)
+    std::mutex sync_mu_;        // one sync at a time per log; only sync_now takes it
     std::atomic<int64_t> published_{0};
     std::atomic<int64_t> durable_;
     std::function<void(const error&)> on_failure_;

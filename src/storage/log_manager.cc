@@ -1,5 +1,8 @@
 #include "storage/log_manager.h"
 
+#include <atomic>
+#include <thread>
+
 #include "storage/logger.h"
 
 namespace rill::storage {
@@ -253,13 +256,33 @@ status log_manager::close() {
     if (closed_) return {};
     closed_ = true;
     cleaner_->drain();
+    // Every checkpoint and snapshot queued for the logs is written before their final state,
+    // which the closing threads then write themselves (no FIFO order to keep any more).
+    background_->drain();
+    std::vector<partition_log*> logs;
+    logs.reserve(logs_.size());
+    for (auto& [tp, log] : logs_)
+        logs.push_back(log.get());
+    std::vector<status> results(logs.size());
+    std::atomic<size_t> next{0};
+    auto closer = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < logs.size();)
+            results[i] = logs[i]->close(true);
+    };
+    const size_t threads = std::min(std::max<size_t>(cfg_.close_threads, 1), logs.size());
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t)
+        pool.emplace_back(closer);
+    closer();
+    for (auto& t : pool)
+        t.join();
     status first;
     size_t in_failed_dirs = 0;
-    for (auto& [tp, log] : logs_) {
-        auto s = log->close();
+    for (size_t i = 0; i < logs.size(); ++i) {
+        const auto& s = results[i];
         // A failed log dir is not written at all (not even a clean-shutdown marker): its logs
         // recover at the next start; that is no error of the shutdown.
-        if (!s && log->log_dir_failed()) {
+        if (!s && logs[i]->log_dir_failed()) {
             ++in_failed_dirs;
             continue;
         }

@@ -35,6 +35,18 @@ segment_config partition_log::seg_config() const {
     return c;
 }
 
+void partition_log::run_here(const std::function<void()>& task,
+                             const std::function<void()>& if_retired) {
+    std::unique_lock lock(incarnation_->mu);
+    // Nothing more is written into a failed log dir (no partial state).
+    if (!incarnation_->retired && !(opts_.log_dir && opts_.log_dir->failed())) {
+        task();
+        return;
+    }
+    lock.unlock();
+    if (if_retired) if_retired();
+}
+
 void partition_log::run(std::function<void()> task, std::function<void()> if_retired) {
     auto guarded = [inc = incarnation_, dir = opts_.log_dir, task = std::move(task),
                     if_retired = std::move(if_retired)] {
@@ -835,7 +847,7 @@ result<int64_t> partition_log::delete_records(int64_t offset, int64_t now_ms) {
     return log_start_;
 }
 
-status partition_log::close() {
+status partition_log::close(bool write_here) {
     if (closed_) return {};
     closed_ = true;
     if (check_offline()) return unexpected{*offline_};
@@ -848,13 +860,16 @@ status partition_log::close() {
     c.clean_shutdown = true;
     std::promise<status> done;
     auto fut = done.get_future();
-    run(
-        [&, fs = opts_.fs, dir = opts_.dir] {
-            status s = snap.write_snapshot(*fs, dir, at);
-            if (s) s = write_checkpoint_files(*fs, dir, c);
-            done.set_value(s);
-        },
-        [&] { done.set_value(make_error(errc::shutting_down, "log retired")); });
+    auto write = [&, fs = opts_.fs, dir = opts_.dir] {
+        status s = snap.write_snapshot(*fs, dir, at);
+        if (s) s = write_checkpoint_files(*fs, dir, c);
+        done.set_value(s);
+    };
+    auto retired = [&] { done.set_value(make_error(errc::shutting_down, "log retired")); };
+    if (write_here)
+        run_here(write, retired);
+    else
+        run(write, retired);
     return fut.get();
 }
 

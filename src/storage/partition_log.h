@@ -267,7 +267,10 @@ class partition_log {
     status compact_now(int64_t now_ms);
 
     // Clean shutdown (blocking): flush, checkpoints, producer snapshot, clean-shutdown marker.
-    status close();
+    // The files are written on the background runner (after the tasks queued before), or, with
+    // `write_here`, on the calling thread: only when no task of this log is queued any more
+    // (log_manager::close drains the background first and closes logs in parallel).
+    status close(bool write_here = false);
 
     // Ends this incarnation's claim on its directory (log_manager::remove calls it before
     // renaming the directory away): waits for a running background task of this log and
@@ -311,6 +314,8 @@ class partition_log {
     // Runs `task` on the background runner unless the log was retired by then (then
     // `if_retired`, when given, runs instead: waiters get an answer).
     void run(std::function<void()> task, std::function<void()> if_retired = {});
+    // The same guard, on the calling thread.
+    void run_here(const std::function<void()>& task, const std::function<void()>& if_retired);
     segment_config seg_config() const;
     void go_offline(const error& e);
     // Takes the log offline when its flush state or its log dir failed; true when offline

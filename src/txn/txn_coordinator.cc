@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "coordinator/partition_host.h"
 
 namespace rill::txn {
 
@@ -42,58 +43,6 @@ class completion : public std::enable_shared_from_this<completion<T>> {
     boost::asio::any_io_executor ex_;
     boost::asio::steady_timer timer_;
     std::optional<T> value_;
-};
-
-// A txn shard's view of its partition on this broker.
-class partition_host final : public coordinator::shard_host {
-  public:
-    partition_host(const coordinator::coordinator_host& host, topic_partition tp, size_t shard)
-        : host_(host), tp_(std::move(tp)), shard_(shard) {}
-
-    int64_t now_ms() override { return wall_clock_ms(); }
-    int32_t leader_epoch() override {
-        return host_.leader_epoch_of ? host_.leader_epoch_of(tp_) : 0;
-    }
-    result<coordinator::log_chunk, std::string> read(int64_t from, size_t max_bytes) override {
-        auto lg = host_.log_of(tp_);
-        if (!lg) return unexpected(std::string("the partition is not hosted here"));
-        coordinator::log_chunk c;
-        c.log_start = lg->log_start_offset();
-        c.log_end = lg->log_end_offset();
-        if (from < c.log_start || from >= c.log_end) return c;
-        auto rr = lg->read(from, max_bytes, c.log_end);
-        if (!rr) {
-            if (rr.error().code == storage::errc::offset_out_of_range) {
-                c.log_start = std::max(c.log_start, lg->log_start_offset());
-                return c;
-            }
-            return unexpected(rr.error().message);
-        }
-        if (rr->regions.empty()) return c;
-        auto bytes = storage::read_into_memory(*rr);
-        if (!bytes) return unexpected(std::string("cannot read the segment files"));
-        c.batches = std::move(*bytes);
-        return c;
-    }
-    result<int64_t, error_code> append(protocol::bytes& batch) override {
-        return host_.append(tp_, batch);
-    }
-    void when_committed(int64_t end, std::function<void(error_code)> done) override {
-        if (!host_.when_committed) return done(error_code::none);
-        host_.when_committed(tp_, end, std::move(done));
-    }
-    void defer(std::function<void()> fn) override {
-        boost::asio::post(*host_.shards[shard_], std::move(fn));
-    }
-    std::optional<int32_t> partition_count(const std::string&) override { return std::nullopt; }
-    std::optional<coordinator::topic_meta> topic(const std::string&) override {
-        return std::nullopt;
-    }
-
-  private:
-    const coordinator::coordinator_host& host_;
-    topic_partition tp_;
-    size_t shard_;
 };
 
 struct state_partition {
@@ -150,7 +99,7 @@ struct txn_coordinator::impl {
             topic_partition tp{kTxnTopic, p->id};
             p->shard = host.partitions.shard_of(tp);
             p->ts = std::make_shared<txn_shard>(
-                tp, std::make_unique<partition_host>(host.partitions, tp, p->shard),
+                tp, coordinator::make_partition_host(host.partitions, metadata, tp, p->shard),
                 writer_for(p->shard), config);
             next->push_back(std::move(p));
         }

@@ -57,52 +57,57 @@ void txn_shard::abort_load(const std::string& why) {
 }
 
 void txn_shard::load_step() {
-    size_t budget = 8u << 20;
-    while (budget > 0) {
-        auto chunk = host_->read(load_next_, 1u << 20);
-        if (!chunk) return abort_load(chunk.error());
-        if (load_next_ < chunk->log_start) {
-            load_next_ = chunk->log_start;
-            continue;
-        }
-        if (load_next_ >= chunk->log_end || chunk->batches.empty()) return finish_load();
-        const int64_t before = load_next_;
-        protocol::bytes_view rest(chunk->batches);
-        while (auto slice = protocol::next_batch(rest)) {
-            load_next_ = slice->header.last_offset() + 1;
-            if (slice->header.is_control()) continue;
-            auto reader = protocol::record_reader::open(slice->bytes);
-            if (!reader) continue;
-            protocol::record_view rec;
-            while (reader->next(rec)) {
-                if (!rec.key) continue;
-                auto id = decode_txn_key(*rec.key);
-                if (!id) {
-                    log_->warn("{}: skipping a record with an unknown key at offset {}",
-                               tp_.dir_name(), rec.offset);
-                    continue;
-                }
-                if (!rec.value) {
-                    staged_[*id] = std::nullopt;
-                    continue;
-                }
-                auto md = decode_txn_value(*id, *rec.value);
-                if (!md) {
-                    log_->warn("{}: skipping an unreadable value at offset {}", tp_.dir_name(),
-                               rec.offset);
-                    continue;
-                }
-                staged_[*id] = std::move(*md);
-            }
-        }
-        if (load_next_ == before) return abort_load("no complete batch at this offset");
-        budget -= std::min(budget, chunk->batches.size());
+    // One read in flight at a time; its answer arrives on this shard (the file reads run on
+    // the host's work pool).
+    host_->read(load_next_, 1u << 20,
+                [w = weak_from_this(), inc = incarnation_,
+                 at = load_next_](result<coordinator::log_chunk, std::string> chunk) {
+                    auto self = w.lock();
+                    if (!self || self->incarnation_ != inc || self->status_ != status::loading ||
+                        self->load_next_ != at)
+                        return;
+                    self->on_chunk(std::move(chunk));
+                });
+}
+
+void txn_shard::on_chunk(result<coordinator::log_chunk, std::string> chunk) {
+    if (!chunk) return abort_load(chunk.error());
+    if (load_next_ < chunk->log_start) {
+        load_next_ = chunk->log_start;
+        return load_step();
     }
-    host_->defer([w = weak_from_this(), inc = incarnation_] {
-        auto self = w.lock();
-        if (self && self->incarnation_ == inc && self->status_ == status::loading)
-            self->load_step();
-    });
+    if (load_next_ >= chunk->log_end || chunk->batches.empty()) return finish_load();
+    const int64_t before = load_next_;
+    protocol::bytes_view rest(chunk->batches);
+    while (auto slice = protocol::next_batch(rest)) {
+        load_next_ = slice->header.last_offset() + 1;
+        if (slice->header.is_control()) continue;
+        auto reader = protocol::record_reader::open(slice->bytes);
+        if (!reader) continue;
+        protocol::record_view rec;
+        while (reader->next(rec)) {
+            if (!rec.key) continue;
+            auto id = decode_txn_key(*rec.key);
+            if (!id) {
+                log_->warn("{}: skipping a record with an unknown key at offset {}", tp_.dir_name(),
+                           rec.offset);
+                continue;
+            }
+            if (!rec.value) {
+                staged_[*id] = std::nullopt;
+                continue;
+            }
+            auto md = decode_txn_value(*id, *rec.value);
+            if (!md) {
+                log_->warn("{}: skipping an unreadable value at offset {}", tp_.dir_name(),
+                           rec.offset);
+                continue;
+            }
+            staged_[*id] = std::move(*md);
+        }
+    }
+    if (load_next_ == before) return abort_load("no complete batch at this offset");
+    load_step();
 }
 
 void txn_shard::finish_load() {

@@ -106,6 +106,7 @@ class txn_shard : public std::enable_shared_from_this<txn_shard> {
 
   private:
     void load_step();
+    void on_chunk(result<coordinator::log_chunk, std::string> chunk);
     void finish_load();
     void abort_load(const std::string& why);
     // Writes `next` and applies it once committed; `done` gets NONE or the client's error.

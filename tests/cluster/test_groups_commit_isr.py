@@ -5,7 +5,12 @@ writes, state applied once committed), even with min.insync.replicas=1.
 A follower of the offsets partition is paused (SIGSTOP) while it is still in the ISR: a commit
 is then appended on the coordinator but cannot reach the ISR; OffsetFetch must keep returning
 the previous offset and the commit must not be answered. Once the follower resumes, the commit
-succeeds and OffsetFetch returns it."""
+succeeds and OffsetFetch returns it.
+
+With min.insync.replicas=2 and only the coordinator left in the ISR, a commit is refused
+(NOT_ENOUGH_REPLICAS, which OffsetCommit answers as COORDINATOR_NOT_AVAILABLE, as Kafka does),
+OffsetFetch keeps the previous offset, and commits succeed again once a follower is back in
+the ISR. Before the offsets topic was written with acks=all rules, that commit succeeded."""
 
 import struct
 import unittest
@@ -105,6 +110,43 @@ class CommitWaitsForTheIsrTest(ClusterTestCase):
                 c.resume(follower)
             self.assertEqual(fetch_offset(conn, GROUP, TOPIC, 0), (0, 10))
             log(f"commit waited for follower {follower} of coordinator {node}")
+
+
+COORDINATOR_NOT_AVAILABLE = 15
+
+
+class CommitNeedsMinInsyncTest(ClusterTestCase):
+    overrides = {
+        "min.insync.replicas": 2,
+        "offsets.topic.num.partitions": 1,
+        "replica.lag.time.max.ms": 3000,
+        "zookeeper.session.timeout.ms": 6000,
+    }
+
+    def commit(self, node, offset):
+        with self.cluster.connection(node) as k:
+            return read_commit_response(
+                k.request(OFFSET_COMMIT, 2, commit_body(GROUP, TOPIC, 0, offset), False))
+
+    def test_commit_below_min_insync_is_refused(self):
+        c = self.cluster
+        c.create_topic(TOPIC, partitions=1, replication_factor=3)
+        node = wait_until(lambda: c.find_coordinator(GROUP), 60, "FindCoordinator to answer")
+        c.wait_isr("__consumer_offsets", 0, [1, 2, 3])
+        wait_until(lambda: self.commit(node, 5) == 0, 60, "the first commit to succeed")
+        followers = [i for i in sorted(c.brokers) if i != node]
+        for f in followers:
+            self.assertEqual(c.terminate(f), 0)
+        c.wait_isr("__consumer_offsets", 0, [node])
+        self.assertEqual(self.commit(node, 10), COORDINATOR_NOT_AVAILABLE)
+        with c.connection(node) as conn:
+            self.assertEqual(fetch_offset(conn, GROUP, TOPIC, 0), (0, 5))
+        c.start_broker(followers[0])
+        c.wait_isr("__consumer_offsets", 0, [node, followers[0]])
+        wait_until(lambda: self.commit(node, 10) == 0, 60, "the commit to succeed again")
+        with c.connection(node) as conn:
+            self.assertEqual(fetch_offset(conn, GROUP, TOPIC, 0), (0, 10))
+        log(f"commit refused below min.insync.replicas on coordinator {node}")
 
 
 if __name__ == "__main__":

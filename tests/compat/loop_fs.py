@@ -37,3 +37,21 @@ def force_read_only(trigger):
     """Makes ext4 record an error: with errors=remount-ro it turns read-only at once."""
     with open(trigger, "w") as f:
         f.write("1")
+
+
+# ext4's EXT4_IOC_SHUTDOWN = _IOR('X', 125, __u32), and its "no log flush" flag: what xfstests'
+# godown does to simulate a dying disk.
+EXT4_IOC_SHUTDOWN = 0x8004587D
+EXT4_GOING_FLAGS_NOLOGFLUSH = 0x2
+
+
+def shut_down(mnt):
+    """Shuts the ext4 file system at `mnt` down (CAP_SYS_ADMIN): from then on every operation on
+    it, even on files already open, fails with EIO, as on a disk that died."""
+    import fcntl
+    import struct
+    fd = os.open(mnt, os.O_RDONLY)
+    try:
+        fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
+    finally:
+        os.close(fd)

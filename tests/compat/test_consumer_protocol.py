@@ -5,6 +5,10 @@ revoked them (no record consumed twice: the owner commits on revocation); a memb
 its partitions return; a new member resumes from the committed offsets; after a broker restart
 a member keeps its membership (the group is replayed from __consumer_offsets).
 
+Static members (group.instance.id): one that closes keeps its partitions until another process
+with its instance id takes them over, and a live member's instance id is not released. Regex
+subscriptions follow topic creation and deletion (an invalid regex: test_groups_kip848_wire.py).
+
 Skipped when ../shared (librdkafka 2.15) is absent."""
 
 import json
@@ -27,11 +31,11 @@ PARTITIONS = 4
 class Member:
     """One worker process and the events it printed."""
 
-    def __init__(self, bootstrap, group, extra=None):
+    def __init__(self, bootstrap, group, extra=None, topic=TOPIC):
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = RDK215 + (":" + env["LD_LIBRARY_PATH"]
                                            if env.get("LD_LIBRARY_PATH") else "")
-        args = [sys.executable, os.path.join(HERE, "kip848_worker.py"), bootstrap, group, TOPIC]
+        args = [sys.executable, os.path.join(HERE, "kip848_worker.py"), bootstrap, group, topic]
         if extra:
             args.append(json.dumps(extra))
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -65,6 +69,16 @@ class Member:
                 parts |= {p for _, p in e["parts"]}
             elif e["ev"] in ("revoke", "lost"):
                 parts -= {p for _, p in e["parts"]}
+        return parts
+
+    def owned_tps(self):
+        """(topic, partition) pairs it owns now."""
+        parts = set()
+        for e in self.snapshot():
+            if e["ev"] == "assign":
+                parts |= {(t, p) for t, p in e["parts"]}
+            elif e["ev"] in ("revoke", "lost"):
+                parts -= {(t, p) for t, p in e["parts"]}
         return parts
 
     def send(self, line):
@@ -125,8 +139,8 @@ class ConsumerProtocolTest(unittest.TestCase):
                                   on_delivery=done)
         self.assertEqual(self.producer.flush(30), 0)
 
-    def member(self, group, extra=None):
-        m = Member(self.broker.bootstrap, group, extra)
+    def member(self, group, extra=None, topic=TOPIC):
+        m = Member(self.broker.bootstrap, group, extra, topic)
         self.members.append(m)
         self.wait_for(lambda: any(e["ev"] == "lib" for e in m.snapshot()), "the worker to start")
         lib = [e for e in m.snapshot() if e["ev"] == "lib"][0]["version"]
@@ -201,6 +215,58 @@ class ConsumerProtocolTest(unittest.TestCase):
         self.assertEqual(a.owned(), set(range(PARTITIONS)))
         dups = {r: n for r, n in self.consumed(a).items() if n > 1}
         self.assertEqual(dups, {})
+
+    def test_static_member_leaves_and_is_replaced(self):
+        self.produce(100)
+        a = self.member("g848s", {"group.instance.id": "inst-1"})
+        b = self.member("g848s")
+        self.wait_for(lambda: len(a.owned()) == PARTITIONS // 2 and
+                      len(b.owned()) == PARTITIONS // 2, "a and b to split the partitions")
+        self.wait_for(lambda: set(self.consumed(a, b)) >= self.produced, "a and b to consume")
+        a_parts, b_parts = a.owned(), b.owned()
+
+        # A static member closing sends epoch -2: it keeps its partitions for its session
+        # timeout, so b gets none of them meanwhile.
+        a.stop()
+        self.assertTrue(any(e["ev"] == "closed" for e in a.snapshot()), a.stderr())
+        time.sleep(4)  # 8 heartbeat intervals
+        self.assertEqual(b.owned(), b_parts, "b received the partitions of a static member")
+        before = set(self.produced)
+        self.produce(100)
+
+        # Another process with the same instance id takes a's place and partitions at once.
+        c = self.member("g848s", {"group.instance.id": "inst-1"})
+        self.wait_for(lambda: c.owned() == a_parts, "c to take over a's partitions", timeout=30)
+        self.assertEqual(b.owned(), b_parts)
+        fresh = self.produced - before
+        self.wait_for(lambda: set(self.consumed(b, c)) >= fresh, "b and c to consume")
+        dups = {r: n for r, n in self.consumed(a, b, c).items() if n > 1}
+        self.assertEqual(dups, {}, "records consumed twice across the replacement")
+
+    def test_a_held_instance_id_is_not_released(self):
+        a = self.member("g848u", {"group.instance.id": "inst-1"})
+        self.wait_for(lambda: a.owned() == set(range(PARTITIONS)), "a to own every partition")
+        d = self.member("g848u", {"group.instance.id": "inst-1"})
+        time.sleep(4)
+        self.assertEqual(d.owned(), set(), "a second live member took a held instance id")
+        self.assertEqual(a.owned(), set(range(PARTITIONS)))
+        self.produce(20)
+        self.wait_for(lambda: set(a.messages()) >= self.produced, "a to keep consuming")
+        d.stop(10)
+
+    def test_regex_subscription_follows_topic_creation_and_deletion(self):
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
+        admin.create_topics([NewTopic("rx-one", 2, 1), NewTopic("ry-other", 1, 1)])["rx-one"].result(15)
+        m = self.member("g848x", topic="^rx-.*")
+        self.wait_for(lambda: m.owned_tps() == {("rx-one", 0), ("rx-one", 1)},
+                      "the member to get the matching topic only")
+        admin.create_topics([NewTopic("rx-two", 3, 1)])["rx-two"].result(15)
+        want = {("rx-one", 0), ("rx-one", 1), ("rx-two", 0), ("rx-two", 1), ("rx-two", 2)}
+        self.wait_for(lambda: m.owned_tps() == want, "the new matching topic to be assigned")
+        admin.delete_topics(["rx-one"])["rx-one"].result(15)
+        self.wait_for(lambda: m.owned_tps() == {("rx-two", 0), ("rx-two", 1), ("rx-two", 2)},
+                      "the deleted topic to leave the assignment")
 
 
 if __name__ == "__main__":

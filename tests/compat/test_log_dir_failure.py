@@ -1,7 +1,9 @@
 """A log dir that fails at run time (issue 14, item 3; Kafka's log-dir failure handling): two
-log.dirs on loop-mounted ext4 images (errors=remount-ro); one of them is forced read-only with
-ext4's trigger_fs_error while the broker has its files open (a plain `mount -o remount,ro`
-answers EBUSY then). Partitions on it answer KAFKA_STORAGE_ERROR (producers get an error, not a
+log.dirs on loop-mounted ext4 images (errors=remount-ro); one of them fails while the broker has
+its files open, in two ways: forced read-only with ext4's trigger_fs_error (EROFS; a plain
+`mount -o remount,ro` answers EBUSY then), or shut down with EXT4_IOC_SHUTDOWN (EIO on every
+operation, reads too, as on a disk that died; device-mapper's dm-error is not available in every
+kernel, this is). Partitions on it answer KAFKA_STORAGE_ERROR (producers get an error, not a
 hang), partitions on the other dir keep producing and consuming, the broker stays up, and
 DescribeLogDirs, /v1/cluster/health_overview and /metrics report the failed dir. Needs root,
 loop devices and mkfs.ext4 (CI: a Debian 12 VM as root); skips with a message otherwise."""
@@ -16,7 +18,7 @@ import time
 import unittest
 import urllib.request
 
-from loop_fs import force_read_only, mount_ext4, run
+from loop_fs import force_read_only, mount_ext4, run, shut_down
 from net_util import connect, read_response
 from rill_harness import Broker
 
@@ -99,8 +101,6 @@ class LogDirFailureTest(unittest.TestCase):
         self.mounts.append(self.a)
         self.b, _ = mount_ext4(self.root, "b")
         self.mounts.append(self.b)
-        if not os.path.exists(self.trigger_a):
-            self.skipTest(f"{self.trigger_a} missing: the kernel cannot force ext4 read-only")
 
     def _cleanup(self):
         for m in self.mounts:
@@ -147,6 +147,22 @@ class LogDirFailureTest(unittest.TestCase):
             return r.read().decode()
 
     def test_one_failed_log_dir_takes_only_its_partitions_offline(self):
+        """EROFS: ext4 turns dir a's file system read-only with the broker's files open."""
+        if not os.path.exists(self.trigger_a):
+            self.skipTest(f"{self.trigger_a} missing: the kernel cannot force ext4 read-only")
+        self.check_one_failed_log_dir(lambda: force_read_only(self.trigger_a))
+
+    def test_eio_on_one_log_dir_takes_only_its_partitions_offline(self):
+        """EIO: dir a's file system is shut down (every operation on it fails with EIO)."""
+        self.check_one_failed_log_dir(self.shut_down_a)
+
+    def shut_down_a(self):
+        try:
+            shut_down(self.a)
+        except OSError as e:
+            self.skipTest(f"EXT4_IOC_SHUTDOWN refused: {e}")
+
+    def check_one_failed_log_dir(self, fail_dir_a):
         from confluent_kafka.admin import AdminClient, NewTopic
 
         dirs = [os.path.join(self.a, "data"), os.path.join(self.b, "data")]
@@ -164,8 +180,8 @@ class LogDirFailureTest(unittest.TestCase):
             acked, failed = self.produce(prod, p, 20)
             self.assertEqual((len(acked), failed), (20, []))
 
-        # The disk under dir a fails: ext4 turns it read-only with the broker's files open.
-        force_read_only(self.trigger_a)
+        # The disk under dir a fails with the broker's files open.
+        fail_dir_a()
 
         for p in on_a:
             acked, failed = self.produce(prod, p, 5)

@@ -19,7 +19,9 @@ task<m::offset_commit_response> handle_offset_commit(request_context& ctx,
         for (auto& t : req.topics)
             for (auto& p : t.partitions)
                 p.committed_leader_epoch = -1;
-    auto op = ctx.b.groups().offset_commit(std::move(req));
+    coordinator::commit_options opts;
+    opts.consumer_protocol = v >= 9;  // KIP-848 members commit with v9+
+    auto op = ctx.b.groups().offset_commit(std::move(req), opts);
     co_return co_await std::move(op);
 }
 

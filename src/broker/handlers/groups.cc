@@ -33,7 +33,9 @@ struct coordinator_answer {
     int32_t port = -1;
 };
 
-coordinator_answer find(request_context& ctx, const std::string& key, int8_t key_type) {
+// `offsets` is the outcome of ensure_offsets_topic().
+coordinator_answer find(request_context& ctx, const std::string& key, int8_t key_type,
+                        error_code offsets_topic) {
     coordinator_answer a;
     if (key_type != 0 && key_type != 1) {
         a.error = error_code::invalid_request;
@@ -54,8 +56,7 @@ coordinator_answer find(request_context& ctx, const std::string& key, int8_t key
             txn ? "The transactional id must not be empty" : "The group id must not be empty";
         return a;
     }
-    if (auto e = txn ? ctx.b.txns().ensure_topic() : ctx.b.groups().ensure_offsets_topic();
-        e != error_code::none) {
+    if (auto e = txn ? ctx.b.txns().ensure_topic() : offsets_topic; e != error_code::none) {
         a.error = e;
         return a;
     }
@@ -100,14 +101,28 @@ task<void> wait_offsets_logs(request_context& ctx) {
     co_await std::move(waiting);
 }
 
+// The first FindCoordinator creates __consumer_offsets: a metadata store write on the
+// metadata thread, awaited without holding the shard (bounded; COORDINATOR_NOT_AVAILABLE,
+// which clients retry, when it takes longer).
+task<error_code> offsets_topic_ready(request_context& ctx) {
+    auto op = ctx.b.groups().ensure_offsets_topic(std::chrono::seconds(5));
+    co_return co_await std::move(op);
+}
+
 }  // namespace
 
 task<m::find_coordinator_response> handle_find_coordinator(request_context& ctx,
                                                            m::find_coordinator_request& req) {
     m::find_coordinator_response resp;
+    const int8_t key_type = ctx.api_version >= 1 ? req.key_type : 0;
+    error_code offsets_topic = error_code::none;
+    if (key_type == 0) {
+        auto ready = offsets_topic_ready(ctx);
+        offsets_topic = co_await std::move(ready);
+    }
     if (ctx.api_version >= 4) {
         for (const auto& key : req.coordinator_keys) {
-            auto a = find(ctx, key, req.key_type);
+            auto a = find(ctx, key, req.key_type, offsets_topic);
             auto& c = resp.coordinators.emplace_back();
             c.key = key;
             c.node_id = a.node_id;
@@ -120,7 +135,7 @@ task<m::find_coordinator_response> handle_find_coordinator(request_context& ctx,
         co_await std::move(waiting);
         co_return resp;
     }
-    auto a = find(ctx, req.key, ctx.api_version >= 1 ? req.key_type : 0);
+    auto a = find(ctx, req.key, key_type, offsets_topic);
     auto waiting = wait_offsets_logs(ctx);
     co_await std::move(waiting);
     resp.error_code = wire(a.error);

@@ -3,6 +3,7 @@
 // machine is txn::txn_coordinator's; here are the version-specific parts: PRODUCER_FENCED
 // exists from AddPartitionsToTxn/AddOffsetsToTxn/EndTxn v2 (older versions get
 // INVALID_PRODUCER_EPOCH), and the response shapes.
+#include <chrono>
 #include <set>
 
 #include "broker/broker.h"
@@ -80,7 +81,8 @@ task<m::add_offsets_to_txn_response> handle_add_offsets_to_txn(request_context& 
     }
     // The group's __consumer_offsets partition joins the transaction: its marker makes the
     // transactional offsets visible.
-    if (auto e = ctx.b.groups().ensure_offsets_topic(); e != error_code::none) {
+    auto ensure = ctx.b.groups().ensure_offsets_topic(std::chrono::seconds(5));
+    if (auto e = co_await std::move(ensure); e != error_code::none) {
         resp.error_code = wire(e);
         co_return resp;
     }
@@ -137,8 +139,8 @@ task<m::txn_offset_commit_response> handle_txn_offset_commit(request_context& ct
     };
     // The producer must be in an open transaction that holds the group's offsets partition
     // (AddOffsetsToTxn first), at its current epoch.
-    if (auto e = ctx.b.groups().ensure_offsets_topic(); e != error_code::none)
-        co_return answer_all(e);
+    auto ensure = ctx.b.groups().ensure_offsets_topic(std::chrono::seconds(5));
+    if (auto e = co_await std::move(ensure); e != error_code::none) co_return answer_all(e);
     auto snap = ctx.b.metadata().snapshot();
     const auto* offsets = snap->find_topic(coordinator::kOffsetsTopic);
     if (!offsets || offsets->partitions.empty())

@@ -95,6 +95,55 @@ TEST(UniformAssignor, MembersWithoutTopicsGetNothing) {
     EXPECT_TRUE(out["b"].empty());
 }
 
+// ---- rack awareness ----
+
+assignor_member racked(std::string id, std::string rack, assignment prev = {}) {
+    auto m = member(std::move(id), {topic(1)}, std::move(prev));
+    m.rack = std::move(rack);
+    return m;
+}
+
+TEST(UniformAssignor, RackAwarePrefersMembersInTheReplicasRacks) {
+    assignor_input in;
+    in.topics = {{topic(1), 6}};
+    in.racks[topic(1)] = {{"r1"}, {"r1"}, {"r1"}, {"r2"}, {"r2"}, {"r2"}};
+    in.members.push_back(racked("a", "r2"));
+    in.members.push_back(racked("b", "r1"));
+    auto out = assign_uniform(in);
+    expect_complete(in, out);
+    EXPECT_EQ(out["a"], (assignment{{topic(1), {3, 4, 5}}}));
+    EXPECT_EQ(out["b"], (assignment{{topic(1), {0, 1, 2}}}));
+}
+
+TEST(UniformAssignor, RackAwareKeepsBalanceFirst) {
+    assignor_input in;
+    in.topics = {{topic(1), 4}};
+    in.racks[topic(1)] = {{"r1"}, {"r1"}, {"r1"}, {"r1"}};  // every replica in r1
+    in.members.push_back(racked("a", "r1"));
+    in.members.push_back(racked("b", "r2"));
+    auto out = assign_uniform(in);
+    expect_complete(in, out);
+    EXPECT_EQ(partition_count(out["a"]), 2u);
+    EXPECT_EQ(partition_count(out["b"]), 2u);
+}
+
+TEST(UniformAssignor, RackAwareMovesTheRemotePartitionsWhenAMemberJoins) {
+    assignor_input in;
+    in.topics = {{topic(1), 4}};
+    in.racks[topic(1)] = {{"r1", "r3"}, {"r2"}, {"r1"}, {"r2", "r3"}};
+    in.members.push_back(racked("a", "r1", {{topic(1), {0, 1, 2, 3}}}));
+    in.members.push_back(racked("b", "r2"));
+    auto out = assign_uniform(in);
+    expect_complete(in, out);
+    // a keeps its local partitions; the ones with replicas in r2 move to b.
+    EXPECT_EQ(out["a"], (assignment{{topic(1), {0, 2}}}));
+    EXPECT_EQ(out["b"], (assignment{{topic(1), {1, 3}}}));
+    // Without racks the same input only balances (a keeps a sticky half).
+    in.racks.clear();
+    auto plain = assign_uniform(in);
+    EXPECT_EQ(partition_count(plain["b"]), 2u);
+}
+
 TEST(RangeAssignor, ContiguousRangesPerTopic) {
     assignor_input in;
     in.topics = {{topic(1), 5}, {topic(2), 2}};

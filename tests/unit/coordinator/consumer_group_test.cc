@@ -320,7 +320,7 @@ TEST_F(ConsumerGroupTest, NewPartitionsBumpTheGroupEpoch) {
 
 TEST_F(ConsumerGroupTest, OffsetCommitAndFetchCheckMemberEpochs) {
     beat(join_req("a"));
-    auto commit = [&](const std::string& member, int32_t epoch) {
+    auto commit = [&](const std::string& member, int32_t epoch, bool v9 = true) {
         m::offset_commit_request r;
         r.group_id = "g";
         r.member_id = member;
@@ -331,11 +331,20 @@ TEST_F(ConsumerGroupTest, OffsetCommitAndFetchCheckMemberEpochs) {
         p.partition_index = 0;
         p.committed_offset = 42;
         int16_t code = -1;
-        shard->commit(r, [&](m::offset_commit_response resp) {
-            code = resp.topics.at(0).partitions.at(0).error_code;
-        });
+        commit_options o;
+        o.consumer_protocol = v9;
+        shard->commit(
+            r,
+            [&](m::offset_commit_response resp) {
+                code = resp.topics.at(0).partitions.at(0).error_code;
+            },
+            o);
         return code;
     };
+    // Below v9 a member of a consumer-protocol group is refused (Kafka's rule), after the
+    // member check; an unknown member still gets UNKNOWN_MEMBER_ID.
+    EXPECT_EQ(commit("a", 1, false), wire_of(error_code::unsupported_version));
+    EXPECT_EQ(commit("x", 1, false), wire_of(error_code::unknown_member_id));
     EXPECT_EQ(commit("a", 0), wire_of(error_code::stale_member_epoch));
     EXPECT_EQ(commit("a", 2), wire_of(error_code::fenced_member_epoch));
     EXPECT_EQ(commit("x", 1), wire_of(error_code::unknown_member_id));
@@ -353,6 +362,7 @@ TEST_F(ConsumerGroupTest, OffsetCommitAndFetchCheckMemberEpochs) {
     // Once empty, the group takes simple commits again.
     beat(beat_req("a", -1));
     EXPECT_EQ(commit("", -1), 0);
+    EXPECT_EQ(commit("", -1, false), 0);  // simple commits of an empty group: any version
 }
 
 TEST_F(ConsumerGroupTest, DeleteGroupAndDescribe) {
@@ -409,6 +419,197 @@ TEST_F(ConsumerGroupTest, AnOffsetsOnlyGroupBecomesAConsumerGroup) {
     shard = make_shard();
     ASSERT_EQ(shard->ready(), error_code::none);
     EXPECT_NE(shard->find_consumer("g"), nullptr);
+}
+
+// ---- static members (instance ids) ----
+
+class StaticMemberTest : public ConsumerGroupTest {
+  protected:
+    static hb_request static_join(const std::string& id, const std::string& instance) {
+        auto r = join_req(id);
+        r.instance_id = instance;
+        return r;
+    }
+    hb_request static_beat(const std::string& id, const std::string& instance, int32_t epoch,
+                           std::optional<assignment> owned = std::nullopt) {
+        auto r = beat_req(id, epoch, std::move(owned));
+        r.instance_id = instance;
+        return r;
+    }
+    // a (static, instance "i1") and b (dynamic) share the topic, reconciled: a's partitions.
+    assignment two_members() {
+        beat(static_join("a", "i1"));
+        beat(join_req("b"));
+        auto kept = *given(beat(static_beat("a", "i1", 1)));
+        EXPECT_EQ(beat(static_beat("a", "i1", 1, kept)).member_epoch, 2);
+        beat(beat_req("b", 2));
+        EXPECT_STREQ(group().state_name(), "Stable");
+        return kept;
+    }
+};
+
+TEST_F(StaticMemberTest, ALeavingStaticMemberKeepsItsPartitionsUntilReplaced) {
+    const auto a_parts = two_members();
+    const auto b_parts = group().find("b")->assigned;
+    // Epoch -2: a leaves for now; the group epoch stays and b gets none of a's partitions.
+    auto left = beat(static_beat("a", "i1", -2));
+    EXPECT_EQ(left.error_code, 0);
+    EXPECT_EQ(left.member_epoch, -2);
+    EXPECT_EQ(group().group_epoch, 2);
+    ASSERT_NE(group().find("a"), nullptr);
+    EXPECT_EQ(group().find("a")->member_epoch, -2);
+    EXPECT_EQ(group().find("a")->assigned, a_parts);
+    auto b = beat(beat_req("b", 2, b_parts));
+    EXPECT_EQ(b.error_code, 0);
+    EXPECT_FALSE(b.assignment.has_value());
+    EXPECT_EQ(group().find("b")->assigned, b_parts);
+
+    // c comes back as instance i1: it takes a's place and partitions at once.
+    auto c = beat(static_join("c", "i1"));
+    EXPECT_EQ(c.error_code, 0);
+    EXPECT_EQ(c.member_epoch, 2);
+    EXPECT_EQ(given(c), a_parts);
+    EXPECT_EQ(group().group_epoch, 2);  // same subscription: no new group epoch
+    EXPECT_EQ(group().find("a"), nullptr);
+    EXPECT_EQ(group().target.count("a"), 0u);
+    EXPECT_EQ(group().target.at("c"), a_parts);
+    expect_exclusive();
+    // The old member id is fenced.
+    EXPECT_EQ(beat(static_beat("a", "i1", 2)).error_code, wire_of(error_code::fenced_instance_id));
+    EXPECT_EQ(beat(static_beat("c", "i1", 2, a_parts)).error_code, 0);
+    EXPECT_STREQ(group().state_name(), "Stable");
+
+    // The replacement survives a reload: a's records were deleted, c's written.
+    shard = make_shard();
+    ASSERT_EQ(shard->ready(), error_code::none);
+    EXPECT_EQ(group().find("a"), nullptr);
+    ASSERT_NE(group().find("c"), nullptr);
+    EXPECT_EQ(group().find("c")->instance_id, "i1");
+    EXPECT_EQ(group().find("c")->assigned, a_parts);
+}
+
+TEST_F(StaticMemberTest, AnInstanceIdThatIsStillHeldIsUnreleased) {
+    two_members();
+    auto c = beat(static_join("c", "i1"));
+    EXPECT_EQ(c.error_code, wire_of(error_code::unreleased_instance_id));
+    EXPECT_EQ(group().find("c"), nullptr);
+    EXPECT_EQ(group().group_epoch, 2);
+    // Requests naming an unknown instance, or another member's, are refused.
+    EXPECT_EQ(beat(static_beat("b", "i9", 2)).error_code, wire_of(error_code::unknown_member_id));
+    EXPECT_EQ(beat(static_beat("b", "i1", 2)).error_code, wire_of(error_code::fenced_instance_id));
+    EXPECT_EQ(beat(static_beat("b", "i1", -2)).error_code, wire_of(error_code::fenced_instance_id));
+    ASSERT_NE(group().find("a"), nullptr);
+    EXPECT_EQ(group().find("a")->member_epoch, 2);
+}
+
+TEST_F(StaticMemberTest, ALeftStaticMemberIsRemovedAfterItsSessionTimeout) {
+    two_members();
+    beat(static_beat("a", "i1", -2));
+    shard = make_shard();  // the temporary leave is persisted
+    ASSERT_EQ(shard->ready(), error_code::none);
+    ASSERT_NE(group().find("a"), nullptr);
+    EXPECT_EQ(group().find("a")->member_epoch, -2);
+    log->now += 30'000;
+    beat(beat_req("b", 2, group().find("b")->assigned));
+    shard->tick();
+    ASSERT_NE(group().find("a"), nullptr);  // 30 s: still within its session
+    log->now += 20'000;
+    beat(beat_req("b", 2, group().find("b")->assigned));
+    shard->tick();
+    EXPECT_EQ(group().find("a"), nullptr);
+    EXPECT_EQ(group().group_epoch, 3);
+    auto b = beat(beat_req("b", 2, group().find("b")->assigned));
+    EXPECT_EQ(b.member_epoch, 3);
+    EXPECT_EQ(given(b), parts({0, 1, 2, 3}));
+    // Epoch -1 with an instance id is a real leave: the member goes at once.
+    beat(static_join("d", "i2"));
+    EXPECT_EQ(beat(static_beat("d", "i2", -1)).member_epoch, -1);
+    EXPECT_EQ(group().find("d"), nullptr);
+}
+
+TEST_F(ConsumerGroupTest, MembersRacksMeetTheReplicasRacks) {
+    log->racks["t"] = {{"r1"}, {"r1"}, {"r2"}, {"r2"}};
+    auto ra = join_req("a");
+    ra.rack_id = "r2";
+    auto rb = join_req("b");
+    rb.rack_id = "r1";
+    beat(ra);
+    beat(rb);
+    EXPECT_EQ(group().target.at("a"), parts({2, 3}));
+    EXPECT_EQ(group().target.at("b"), parts({0, 1}));
+}
+
+// ---- regex subscriptions ----
+
+TEST_F(ConsumerGroupTest, ARegexSubscriptionFollowsTheTopicList) {
+    auto r = join_req("a");
+    r.subscribed_topic_names.reset();
+    r.subscribed_topic_regex = "t.*";  // a full match: t and tx, not u
+    log->topics["tx"] = 1;
+    auto a = beat(r);
+    ASSERT_EQ(a.error_code, 0) << a.error_message.value_or("");
+    const auto tx = fake_partition::id_of("tx");
+    assignment want{{t_id, {0, 1, 2, 3}}, {tx, {0}}};
+    EXPECT_EQ(given(a), want);
+    EXPECT_EQ(group().find("a")->subscribed_regex, "t.*");
+    EXPECT_TRUE(group().subscribed_to("tx"));
+    EXPECT_FALSE(group().subscribed_to("u"));
+    const int32_t epoch = group().group_epoch;
+
+    // A topic created later that matches: a new group epoch, and the member gets it.
+    log->topics["tnew"] = 2;
+    auto b = beat(beat_req("a", a.member_epoch, want));
+    EXPECT_EQ(group().group_epoch, epoch + 1);
+    want[fake_partition::id_of("tnew")] = {0, 1};
+    EXPECT_EQ(given(b), want);
+    // One that does not match changes nothing.
+    log->topics["other"] = 3;
+    auto c = beat(beat_req("a", b.member_epoch, want));
+    EXPECT_EQ(group().group_epoch, epoch + 1);
+    EXPECT_FALSE(c.assignment.has_value());
+    // A deleted topic leaves the assignment.
+    log->topics.erase("tx");
+    auto d = beat(beat_req("a", c.member_epoch, want));
+    EXPECT_EQ(group().group_epoch, epoch + 2);
+    want.erase(tx);
+    EXPECT_EQ(given(d), want);
+
+    // Names and a regex together: the union. An empty regex clears it.
+    auto both = beat_req("a", d.member_epoch, want);
+    both.subscribed_topic_names = std::vector<std::string>{"u"};
+    auto e = beat(both);
+    want[fake_partition::id_of("u")] = {0, 1};
+    EXPECT_EQ(given(e), want);
+    auto clear = beat_req("a", e.member_epoch, want);
+    clear.subscribed_topic_regex = "";
+    auto f = beat(clear);
+    EXPECT_FALSE(group().find("a")->subscribed_regex.has_value());
+    EXPECT_EQ(group().target.at("a"), (assignment{{fake_partition::id_of("u"), {0, 1}}}));
+    (void)f;
+
+    // The regex survives a reload and resolves again on the next heartbeat.
+    auto again = beat_req("a", group().find("a")->member_epoch);
+    again.subscribed_topic_regex = "t.*";
+    beat(again);
+    shard = make_shard();
+    ASSERT_EQ(shard->ready(), error_code::none);
+    EXPECT_EQ(group().find("a")->subscribed_regex, "t.*");
+    EXPECT_TRUE(group().subscribed_to("tnew"));  // resolved at load (offset expiry needs it)
+    const int32_t loaded_epoch = group().group_epoch;
+    beat(beat_req("a", group().find("a")->member_epoch));
+    EXPECT_EQ(group().group_epoch, loaded_epoch);  // same topics: nothing changed
+    EXPECT_TRUE(group().subscribed_to("tnew"));
+}
+
+TEST_F(ConsumerGroupTest, AnInvalidRegexIsRefused) {
+    auto r = join_req("a");
+    r.subscribed_topic_names.reset();
+    r.subscribed_topic_regex = "t(";
+    auto a = beat(r);
+    EXPECT_EQ(a.error_code, wire_of(error_code::invalid_regular_expression));
+    ASSERT_TRUE(a.error_message.has_value());
+    EXPECT_NE(a.error_message->find("t("), std::string::npos);
+    EXPECT_EQ(shard->find_consumer("g"), nullptr);
 }
 
 }  // namespace

@@ -532,6 +532,89 @@ TEST_F(CoordinatorShardTest, LosingLeadershipAnswersWaitingMembers) {
     EXPECT_EQ(shard->find_group("g"), nullptr);
 }
 
+TEST_F(CoordinatorShardTest, AFailedStaticRejoinRestoresTheOldMemberId) {
+    auto r = join_req();
+    r.group_instance_id = "instance-1";
+    auto j = join(r);
+    ASSERT_TRUE(j->has_value());
+    const std::string old_id = (*j)->member_id;
+    const int32_t gen = (*j)->generation_id;
+    sync(old_id, gen, {{old_id, {3}}});
+    ASSERT_EQ(group().state(), group_state::stable);
+
+    log->auto_commit = false;
+    auto again = join(r);
+    EXPECT_FALSE(again->has_value());
+    log->fail_waiting(error_code::not_enough_replicas);  // the new id never reaches the ISR
+    ASSERT_TRUE(again->has_value());
+    EXPECT_EQ((*again)->error_code, wire(error_code::coordinator_not_available));
+    EXPECT_EQ((*again)->member_id, "");
+    // The old member id is the instance's again: it keeps heartbeating and its assignment.
+    ASSERT_EQ(group().members.size(), 1u);
+    ASSERT_NE(group().find(old_id), nullptr);
+    EXPECT_EQ(group().find(old_id)->assignment, (protocol::bytes{3}));
+    EXPECT_EQ(group().static_members.at("instance-1"), old_id);
+    EXPECT_EQ(group().leader, old_id);
+    EXPECT_EQ(group().state(), group_state::stable);
+    EXPECT_EQ(heartbeat(old_id, gen), error_code::none);
+
+    // A failed append (nothing written) restores it the same way.
+    log->auto_commit = true;
+    log->fail_appends = error_code::not_enough_replicas;
+    auto third = join(r);
+    ASSERT_TRUE(third->has_value());
+    EXPECT_EQ((*third)->error_code, wire(error_code::coordinator_not_available));
+    EXPECT_EQ(group().static_members.at("instance-1"), old_id);
+    EXPECT_EQ(heartbeat(old_id, gen), error_code::none);
+
+    // And the next rejoin that is committed takes over.
+    log->fail_appends.reset();
+    auto fourth = join(r);
+    ASSERT_TRUE(fourth->has_value());
+    EXPECT_EQ((*fourth)->error_code, 0);
+    EXPECT_NE((*fourth)->member_id, old_id);
+    EXPECT_EQ(heartbeat(old_id, gen), error_code::unknown_member_id);
+    EXPECT_EQ(heartbeat((*fourth)->member_id, gen), error_code::none);
+}
+
+TEST_F(CoordinatorShardTest, LoadingWaitsForReadsDoneOffTheShard) {
+    log->append_records(
+        {offsets_manager::commit_record("g", {"t", 0}, committed_offset{42, -1, "", 100, -1})});
+    log->defer_reads = true;
+    shard = make_shard();
+    // The read is handed to the host (a work pool in the broker); the shard answers meanwhile.
+    EXPECT_EQ(shard->ready(), error_code::coordinator_load_in_progress);
+    EXPECT_EQ(log->reads, 1u);
+    auto c = commit("g", "t", 0, 50);
+    ASSERT_TRUE(c->has_value());
+    EXPECT_EQ((*c)->topics[0].partitions[0].error_code,
+              wire(error_code::coordinator_load_in_progress));
+    EXPECT_EQ(shard->ready(), error_code::coordinator_load_in_progress);
+    EXPECT_EQ(log->reads, 1u);  // still one read in flight, not a second
+    log->run_deferred();        // the chunk arrives, then the end of the log
+    EXPECT_EQ(shard->load_status(), coordinator_shard::status::loaded);
+    EXPECT_EQ(shard->ready(), error_code::none);
+    EXPECT_EQ(fetched("g", "t", 0), 42);
+}
+
+TEST_F(CoordinatorShardTest, AReadOfAnEarlierLoadIsDropped) {
+    log->append_records(
+        {offsets_manager::commit_record("g", {"t", 0}, committed_offset{7, -1, "", 100, -1})});
+    log->defer_reads = true;
+    shard = make_shard();
+    EXPECT_EQ(shard->ready(), error_code::coordinator_load_in_progress);
+    log->epoch = 2;  // leadership moved and came back before the read answered
+    log->append_records(
+        {offsets_manager::commit_record("g", {"t", 0}, committed_offset{8, -1, "", 100, -1})});
+    EXPECT_EQ(shard->ready(), error_code::coordinator_load_in_progress);
+    EXPECT_EQ(log->reads, 2u);
+    log->run_deferred();
+    // The first load's read was dropped; the second read everything, then hit the end.
+    EXPECT_EQ(log->reads, 3u);
+    EXPECT_EQ(shard->ready(), error_code::none);
+    EXPECT_EQ(fetched("g", "t", 0), 8);
+}
+
 // ---- transactional offsets (txn_offsets.cc) ----
 
 m::txn_offset_commit_request txn_req(int64_t pid, int32_t partition, int64_t offset) {

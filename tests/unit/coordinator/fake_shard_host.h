@@ -31,6 +31,12 @@ struct fake_partition {
     std::map<std::string, int32_t> topics{{"t", 4}, {"u", 2}};
     std::deque<std::pair<int64_t, std::function<void(error_code)>>> waiting;
     std::deque<std::function<void()>> deferred;
+    // Replica racks by topic and partition (rack-aware assignment).
+    std::map<std::string, std::vector<std::set<std::string>>> racks;
+    // Reads answer when the test runs `deferred` (the broker reads files on a work pool);
+    // false: at once.
+    bool defer_reads = false;
+    size_t reads = 0;  // reads asked for
 
     // The topic id the fake gives a topic name (stable, distinct for short names).
     static protocol::uuid id_of(const std::string& name) {
@@ -91,7 +97,13 @@ class fake_shard_host final : public shard_host {
 
     int64_t now_ms() override { return p_->now; }
     int32_t leader_epoch() override { return p_->epoch; }
-    result<log_chunk, std::string> read(int64_t from, size_t) override {
+    void read(int64_t from, size_t max_bytes, read_callback done) override {
+        ++p_->reads;
+        if (!p_->defer_reads) return done(read_now(from, max_bytes));
+        p_->deferred.push_back(
+            [this, from, max_bytes, done = std::move(done)] { done(read_now(from, max_bytes)); });
+    }
+    result<log_chunk, std::string> read_now(int64_t from, size_t) {
         log_chunk c;
         c.log_start = p_->log_start;
         c.log_end = p_->log_end;
@@ -118,7 +130,6 @@ class fake_shard_host final : public shard_host {
         p_->waiting.emplace_back(end, std::move(done));
         if (p_->auto_commit) p_->commit_to(end);
     }
-    void defer(std::function<void()> fn) override { p_->deferred.push_back(std::move(fn)); }
     std::optional<int32_t> partition_count(const std::string& topic) override {
         auto it = p_->topics.find(topic);
         if (it == p_->topics.end()) return std::nullopt;
@@ -130,7 +141,22 @@ class fake_shard_host final : public shard_host {
         return topic_meta{fake_partition::id_of(name), it->second};
     }
 
+    std::shared_ptr<const std::vector<std::string>> topic_names() override {
+        std::vector<std::string> names;
+        for (const auto& [name, n] : p_->topics)
+            names.push_back(name);
+        if (!names_ || *names_ != names)
+            names_ = std::make_shared<const std::vector<std::string>>(std::move(names));
+        return names_;
+    }
+
+    std::vector<std::set<std::string>> partition_racks(const std::string& topic) override {
+        auto it = p_->racks.find(topic);
+        return it == p_->racks.end() ? std::vector<std::set<std::string>>{} : it->second;
+    }
+
   private:
+    std::shared_ptr<const std::vector<std::string>> names_;
     std::shared_ptr<fake_partition> p_;
 };
 
