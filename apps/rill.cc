@@ -26,6 +26,7 @@
 #include "broker/broker.h"
 #include "broker/group_host.h"
 #include "broker/partition_manager.h"
+#include "broker/txn_host.h"
 #include "cli/cli.h"
 #include "cluster/metadata_store.h"
 #include "cluster/zk_store.h"
@@ -217,6 +218,10 @@ int main(int argc, char** argv) {
                                           config, *metadata);
     b.set_groups(&groups);
     groups.start();
+    txn::txn_coordinator txns(broker::make_txn_host(partitions, config, *metadata, b, groups),
+                              config, *metadata);
+    b.set_txns(&txns);
+    txns.start();
     net::server server(
         shards,
         [&b](const net::connection_info& c, net::request_frame f) {
@@ -276,6 +281,7 @@ int main(int argc, char** argv) {
     }
     // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so connections drain.
     groups.stop();
+    txns.stop();
     // In-flight requests finish (long polls end within their max wait); then stop.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (server.connection_count() > 0 && std::chrono::steady_clock::now() < deadline)

@@ -48,6 +48,14 @@ const std::array kApis = {
     RILL_API(incremental_alter_configs, 0, 1),
     RILL_API(describe_cluster, 0, 1),
     RILL_API(describe_producers, 0, 0),
+    // Transactions (KIP-98), the client forms: AddPartitionsToTxn 4+ (brokers' batched
+    // verification), EndTxn 5 and Produce 12 (KIP-890 part 2) are not advertised.
+    RILL_API(add_partitions_to_txn, 0, 3),
+    RILL_API(add_offsets_to_txn, 0, 3),
+    RILL_API(end_txn, 0, 4),
+    RILL_API(txn_offset_commit, 0, 3),
+    RILL_API(describe_transactions, 0, 0),
+    RILL_API(list_transactions, 0, 1),
     // SASL authentication (handlers/sasl.cc).
     RILL_API(sasl_handshake, 0, 1),
     RILL_API(sasl_authenticate, 0, 2),

@@ -25,6 +25,9 @@ class log_manager;
 namespace rill::coordinator {
 class group_coordinator;
 }
+namespace rill::txn {
+class txn_coordinator;
+}
 
 namespace rill::broker {
 
@@ -74,6 +77,9 @@ class broker {
     // The consumer-group coordinator (set once at start-up, before serving).
     coordinator::group_coordinator& groups() { return *groups_; }
     void set_groups(coordinator::group_coordinator* g) { groups_ = g; }
+    // The transaction coordinator (set once at start-up, before serving).
+    txn::txn_coordinator& txns() { return *txns_; }
+    void set_txns(txn::txn_coordinator* t) { txns_ = t; }
 
   private:
     broker_config& config_;
@@ -86,6 +92,7 @@ class broker {
     std::unique_ptr<work_pool> validation_pool_;
     std::unique_ptr<work_pool> metadata_pool_;  // one thread: store_write()
     coordinator::group_coordinator* groups_ = nullptr;
+    txn::txn_coordinator* txns_ = nullptr;
 };
 
 }  // namespace rill::broker

@@ -56,7 +56,8 @@ boost::asio::awaitable<void> run_store_write(broker& b, std::function<void()> wo
 }  // namespace
 
 coordinator::coordinator_host make_group_host(partition_manager& pm, const broker_config& config,
-                                              cluster::metadata_store& metadata, broker& b) {
+                                              cluster::metadata_store& metadata, broker& b,
+                                              std::string topic) {
     coordinator::coordinator_host h;
     // Both run from shard 0's executor, which only resumes the coroutine when the work is done.
     h.run_blocking = [&pm, &b](std::function<void()> work) {
@@ -72,9 +73,9 @@ coordinator::coordinator_host make_group_host(partition_manager& pm, const broke
     // The offsets topic is written with acks=all (Kafka's coordinator does): its
     // min.insync.replicas applies to every append, and a write is committed once the whole
     // ISR has it.
-    auto min_insync = [&config, &metadata]() -> int32_t {
+    auto min_insync = [&config, &metadata, topic]() -> int32_t {
         auto snap = metadata.snapshot();
-        const auto* t = snap->find_topic(coordinator::kOffsetsTopic);
+        const auto* t = snap->find_topic(topic);
         return t ? produce_rules(*t, config).min_insync : 1;
     };
     h.shard_of = [&pm](const storage::topic_partition& tp) { return pm.shard_of(tp); };

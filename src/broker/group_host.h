@@ -13,7 +13,10 @@
 
 namespace rill::broker {
 
+// `topic`: the coordinator's topic (__consumer_offsets; the transaction coordinator uses the
+// same shape for __transaction_state), whose min.insync.replicas applies to its appends.
 coordinator::coordinator_host make_group_host(partition_manager& pm, const broker_config& config,
-                                              cluster::metadata_store& metadata, broker& b);
+                                              cluster::metadata_store& metadata, broker& b,
+                                              std::string topic = coordinator::kOffsetsTopic);
 
 }  // namespace rill::broker

@@ -5,6 +5,7 @@
 #include "coordinator/offsets_records.h"
 #include "protocol/generated/consumer_group_metadata_key.h"
 #include "protocol/record_batch.h"
+#include "storage/producer_state.h"
 
 namespace rill::coordinator {
 
@@ -68,6 +69,8 @@ void coordinator_shard::unload(const char* why) {
         }
     groups_.clear();
     offsets_.clear();
+    pending_txn_.clear();
+    staged_txn_.clear();
     staged_groups_.clear();
     staged_offsets_.clear();
     staged_consumer_.clear();
@@ -85,6 +88,7 @@ void coordinator_shard::abort_load(const std::string& why) {
     staged_groups_.clear();
     staged_offsets_.clear();
     staged_consumer_.clear();
+    staged_txn_.clear();
 }
 
 void coordinator_shard::replay(const protocol::record_view& rec) {
@@ -169,12 +173,26 @@ void coordinator_shard::on_chunk(result<log_chunk, std::string> chunk) {
     protocol::bytes_view rest(chunk->batches);
     while (auto slice = protocol::next_batch(rest)) {
         load_next_ = slice->header.last_offset() + 1;
-        if (slice->header.is_control()) continue;
+        const int64_t pid = slice->header.producer_id;
+        if (slice->header.is_control()) {
+            // A transaction's end: its offsets apply (COMMIT) or are dropped (ABORT).
+            auto it = staged_txn_.find(pid);
+            if (it == staged_txn_.end()) continue;
+            if (storage::control_type_of(slice->bytes) == storage::kControlCommit)
+                for (auto& [k, co] : it->second)
+                    staged_offsets_[k] = std::move(co);
+            staged_txn_.erase(it);
+            continue;
+        }
         auto reader = protocol::record_reader::open(slice->bytes);
         if (!reader) continue;
         protocol::record_view rec;
+        const bool txn = slice->header.is_transactional() && pid >= 0;
         while (reader->next(rec))
-            replay(rec);
+            if (txn)
+                replay_txn(pid, rec);
+            else
+                replay(rec);
     }
     if (load_next_ == before) return abort_load("no complete batch at this offset");
     load_step();
@@ -201,6 +219,8 @@ void coordinator_shard::finish_load() {
     }
     staged_groups_.clear();
     staged_offsets_.clear();
+    pending_txn_ = std::move(staged_txn_);  // transactions still open
+    staged_txn_.clear();
     status_ = status::loaded;
     if (ngroups || noffsets)
         log_->info("{}: loaded {} group(s) and {} committed offset(s)", tp_.dir_name(), ngroups,
@@ -232,11 +252,16 @@ error_code client_error(error_code e) {
 
 void coordinator_shard::write(std::vector<protocol::record> recs,
                               std::function<void(error_code)> done) {
+    write_as(protocol::batch_spec{}, std::move(recs), std::move(done));
+}
+
+void coordinator_shard::write_as(const protocol::batch_spec& spec,
+                                 std::vector<protocol::record> recs,
+                                 std::function<void(error_code)> done) {
     if (recs.empty()) return done(error_code::none);
     const int64_t now = host_->now_ms();
     for (auto& r : recs)
         r.timestamp = now;
-    protocol::batch_spec spec;
     auto batch = protocol::build_batch(spec, recs);
     if (!batch) return done(error_code::unknown_server_error);
     auto base = host_->append(*batch);

@@ -42,6 +42,8 @@
 #include "protocol/generated/offset_delete.h"
 #include "protocol/generated/offset_fetch.h"
 #include "protocol/generated/sync_group.h"
+#include "protocol/generated/txn_offset_commit.h"
+#include "protocol/record_batch.h"
 
 namespace spdlog {
 class logger;
@@ -168,6 +170,18 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     void offset_delete(const protocol::messages::offset_delete_request& req,
                        std::function<void(protocol::messages::offset_delete_response)> cb);
 
+    // ---- transactional offsets (txn_offsets.cc): TxnOffsetCommit writes the offsets as a
+    // transactional batch of the producer; they stay pending (OffsetFetch does not see them)
+    // until the producer's COMMIT marker lands on this partition (complete_txn), and are
+    // dropped on ABORT. REQUIRES: generation -1 / member "" when the request has none (v0-2).
+    void txn_commit(const protocol::messages::txn_offset_commit_request& req,
+                    std::function<void(protocol::messages::txn_offset_commit_response)> cb);
+    // A marker of `producer_id` was written to this partition.
+    void complete_txn(int64_t producer_id, bool commit);
+    // Partitions of the group whose offsets wait for their transaction's end (OffsetFetch
+    // require_stable answers UNSTABLE_OFFSET_COMMIT for them).
+    std::set<topic_partition> pending_txn_partitions(const std::string& group_id) const;
+
     // Session expiry, join/sync deadlines, offset expiry. Call periodically.
     void tick();
 
@@ -191,6 +205,11 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     // ---- writing (coordinator_shard.cc): appends `recs` as one batch; `done` runs once they
     // are committed (NONE) or failed (the error a client should see).
     void write(std::vector<protocol::record> recs, std::function<void(protocol::error_code)> done);
+    // As write(), in a batch of `spec`'s producer (transactional offsets).
+    void write_as(const protocol::batch_spec& spec, std::vector<protocol::record> recs,
+                  std::function<void(protocol::error_code)> done);
+    // Loading: an offset record of a transactional batch of `producer_id`.
+    void replay_txn(int64_t producer_id, const protocol::record_view& rec);
 
     // ---- classic protocol internals (classic_handlers.cc)
     classic_group& new_classic(const std::string& id);
@@ -268,6 +287,12 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
     std::map<std::pair<std::string, topic_partition>, std::optional<committed_offset>>
         staged_offsets_;
     consumer_group_loader staged_consumer_;
+
+    // Transactional offsets by producer id, waiting for the producer's marker (and, while
+    // loading, those read so far).
+    using txn_offsets = std::map<std::pair<std::string, topic_partition>, committed_offset>;
+    std::map<int64_t, txn_offsets> pending_txn_;
+    std::map<int64_t, txn_offsets> staged_txn_;
 };
 
 }  // namespace rill::coordinator

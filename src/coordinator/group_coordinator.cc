@@ -646,6 +646,58 @@ awaitable<m::offset_delete_response> group_coordinator::offset_delete(
     co_return co_await std::move(op);
 }
 
+// ---- transactions ----
+
+awaitable<m::txn_offset_commit_response> group_coordinator::txn_offset_commit(
+    m::txn_offset_commit_request req) {
+    auto p = impl_->partition_of(req.group_id);
+    if (!p) {
+        m::txn_offset_commit_response resp;
+        for (const auto& t : req.topics) {
+            auto& tout = resp.topics.emplace_back();
+            tout.name = t.name;
+            for (const auto& part : t.partitions) {
+                auto& po = tout.partitions.emplace_back();
+                po.partition_index = part.partition_index;
+                po.error_code = wire(error_code::coordinator_not_available);
+            }
+        }
+        co_return resp;
+    }
+    auto op = impl_->on_partition<m::txn_offset_commit_response>(
+        p, [req = std::move(req)](coordinator_shard& cs,
+                                  std::function<void(m::txn_offset_commit_response)> done) {
+            cs.txn_commit(req, std::move(done));
+        });
+    co_return co_await std::move(op);
+}
+
+awaitable<void> group_coordinator::txn_marker_written(int32_t partition, int64_t producer_id,
+                                                      bool commit) {
+    auto ps = impl_->partitions();
+    if (partition < 0 || static_cast<size_t>(partition) >= ps->size()) co_return;
+    auto op = impl_->on_partition<bool>(
+        (*ps)[static_cast<size_t>(partition)],
+        [producer_id, commit](coordinator_shard& cs, std::function<void(bool)> done) {
+            cs.complete_txn(producer_id, commit);
+            done(true);
+        });
+    co_await std::move(op);
+}
+
+awaitable<std::set<topic_partition>> group_coordinator::pending_txn_partitions(
+    std::string group_id) {
+    using parts = std::set<topic_partition>;
+    if (impl_->partitions()->empty()) co_return parts{};
+    auto p = impl_->partition_of(group_id);
+    if (!p) co_return parts{};
+    auto op = impl_->on_partition<parts>(
+        p, [group_id](coordinator_shard& cs, std::function<void(parts)> done) {
+            done(cs.pending_txn_partitions(group_id));
+        });
+    co_return co_await std::move(op);
+}
+
 // ---- admin views ----
 
 awaitable<std::vector<group_view>> group_coordinator::list_groups() {

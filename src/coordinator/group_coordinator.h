@@ -38,6 +38,7 @@
 #include "protocol/generated/offset_delete.h"
 #include "protocol/generated/offset_fetch.h"
 #include "protocol/generated/sync_group.h"
+#include "protocol/generated/txn_offset_commit.h"
 #include "storage/log_manager.h"
 #include "storage/partition_log.h"
 
@@ -176,6 +177,16 @@ class group_coordinator {
     describe_group_protocol(std::string group_id);
     boost::asio::awaitable<protocol::messages::offset_delete_response> offset_delete(
         protocol::messages::offset_delete_request req);
+
+    // ---- transactions (coordinator_shard::txn_commit / complete_txn)
+    boost::asio::awaitable<protocol::messages::txn_offset_commit_response> txn_offset_commit(
+        protocol::messages::txn_offset_commit_request req);
+    // The transaction coordinator wrote a marker of `producer_id` to __consumer_offsets
+    // partition `partition`: its pending offsets apply (commit) or go.
+    boost::asio::awaitable<void> txn_marker_written(int32_t partition, int64_t producer_id,
+                                                    bool commit);
+    // The group's partitions whose transactional offsets wait for their transaction's end.
+    boost::asio::awaitable<std::set<topic_partition>> pending_txn_partitions(std::string group_id);
 
     // ---- admin views: any executor; they hop to the owner shards and back ----
     // Every group this broker coordinates, members included.

@@ -43,7 +43,19 @@ status map_compressed(std::span<const uint8_t> body, const batch_header& h, key_
     return {};
 }
 
-status build_map(const std::vector<std::shared_ptr<segment>>& segs, key_map& map) {
+// Aborted transactions by producer: {first offset, marker offset}.
+using aborted_map = std::unordered_multimap<int64_t, std::pair<int64_t, int64_t>>;
+
+bool in_aborted_txn(const aborted_map& aborted, const batch_header& h) {
+    if (!h.is_transactional() || h.is_control() || aborted.empty()) return false;
+    auto [lo, hi] = aborted.equal_range(h.producer_id);
+    for (auto it = lo; it != hi; ++it)
+        if (it->second.first <= h.base_offset && h.base_offset < it->second.second) return true;
+    return false;
+}
+
+status build_map(const std::vector<std::shared_ptr<segment>>& segs, const aborted_map& aborted,
+                 key_map& map) {
     for (const auto& seg : segs) {
         batch_scanner sc(*seg->log_file(), 0, seg->size(), true);
         for (;;) {
@@ -53,7 +65,7 @@ status build_map(const std::vector<std::shared_ptr<segment>>& segs, key_map& map
                 return unexpected{
                     error(b.status == scan_status::io_error ? errc::io_error : errc::corrupt,
                           seg->log_path() + ": " + b.reason)};
-            if (!inspectable(b.header)) continue;
+            if (!inspectable(b.header) || in_aborted_txn(aborted, b.header)) continue;
             if (!uncompressed(b.header)) {
                 if (auto s = map_compressed(b.body, b.header, map, seg->log_path()); !s) return s;
                 continue;
@@ -76,8 +88,11 @@ status compaction_job::run() {
     std::vector<std::shared_ptr<segment>> segs;
     for (const auto& o : outputs_)
         segs.push_back(o.source);
+    aborted_map aborted;
+    for (const auto& a : aborted_)
+        aborted.emplace(a.producer_id, std::make_pair(a.first_offset, a.last_offset));
     key_map map;
-    if (auto s = build_map(segs, map); !s) return result_ = s;
+    if (auto s = build_map(segs, aborted, map); !s) return result_ = s;
 
     const int64_t horizon = now_ms_ - config_.delete_retention_ms;
     for (auto& o : outputs_) {
@@ -111,9 +126,10 @@ status compaction_job::run() {
                     return result_ = unexpected{
                                error(errc::corrupt, seg->log_path() + ": cannot decompress batch")};
                 std::vector<protocol::record> kept;
+                const bool dropped = in_aborted_txn(aborted, h);
                 for (auto& r : *recs) {
-                    bool keep = true;
-                    if (r.key) {
+                    bool keep = !dropped;
+                    if (keep && r.key) {
                         auto m = map.find(key_string(*r.key));
                         if (m != map.end() && m->second != h.base_offset + r.offset_delta) {
                             keep = false;
@@ -153,10 +169,11 @@ status compaction_job::run() {
                 int32_t kept_count = 0;
                 raw_record_iterator it(b.body);
                 raw_record r;
+                const bool dropped = in_aborted_txn(aborted, h);
                 while (it.next(r)) {
                     int64_t off = h.base_offset + r.offset_delta;
-                    bool keep = true;
-                    if (r.key) {
+                    bool keep = !dropped;
+                    if (keep && r.key) {
                         auto m = map.find(key_string(*r.key));
                         if (m != map.end() && m->second != off) {
                             keep = false;
@@ -218,9 +235,11 @@ std::shared_ptr<compaction_job> partition_log::prepare_compaction(int64_t now_ms
     if (!c.cleanup_compact || compaction_running_ || offline() || closed_) return nullptr;
     std::vector<std::shared_ptr<segment>> cleanable;
     uint64_t total = 0, dirty = 0;
+    // Below the last stable offset only: an open transaction may still abort.
+    const int64_t stable = last_stable_offset();
     for (size_t i = 0; i + 1 < segments_.size(); ++i) {
         const auto& s = segments_[i];
-        if (s->next_offset() > hwm_) break;
+        if (s->next_offset() > stable) break;
         if (s->max_timestamp() > now_ms - c.min_compaction_lag_ms) break;
         cleanable.push_back(s);
         total += s->size();
@@ -236,6 +255,8 @@ std::shared_ptr<compaction_job> partition_log::prepare_compaction(int64_t now_ms
     job->now_ms_ = now_ms;
     job->end_offset_ = cleanable.back()->next_offset();
     job->truncations_ = truncations_;
+    for (const auto& a : producers_.aborted())
+        if (a.first_offset < job->end_offset_) job->aborted_.push_back(a);
     for (auto& s : cleanable) {
         compaction_job::output o;
         o.cleaned_path = s->log_path() + kCleanedSuffix;

@@ -16,6 +16,11 @@
 //   3. install: `.cleaned` -> `.log.swap` (the commit point), old files -> `.deleted`,
 //      `.swap` -> `.log`. Recovery finishes a `.swap` and discards a `.cleaned`.
 //
+// Transactions: only segments below the last stable offset are cleanable (an open
+// transaction's outcome is unknown), and the records of aborted transactions (the producer
+// state's aborted list) count for no key and are removed; their batches stay, emptied, and
+// control batches stay, so the aborted transaction index keeps its meaning.
+//
 // Records without a key are kept. Uncompressed batches are filtered in place (kept records
 // copied byte for byte); compressed ones are decompressed with protocol/record_batch.h's
 // record_reader and rebuilt with its batch_builder, same codec, same last_offset_delta.
@@ -35,6 +40,7 @@
 
 #include "storage/file_system.h"
 #include "storage/log_config.h"
+#include "storage/producer_state.h"
 #include "storage/segment.h"
 
 namespace rill::storage {
@@ -72,6 +78,7 @@ class compaction_job {
     // partition_log::truncations_ when prepared: a truncation meanwhile voids the job.
     uint64_t truncations_ = 0;
     std::vector<output> outputs_;
+    std::vector<aborted_txn> aborted_;  // aborted transactions overlapping the cleaned range
     status result_;
     bool ran_ = false;
     compaction_stats stats_;

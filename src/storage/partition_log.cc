@@ -158,7 +158,17 @@ status partition_log::rebuild_producer_state(int64_t from_offset) {
             if (b.status == scan_status::io_error)
                 return unexpected{error(errc::io_error, b.reason)};
             if (b.status != scan_status::ok) break;
-            if (b.header.base_offset >= from_offset) producers_.update(b.header);
+            if (b.header.base_offset < from_offset) continue;
+            int16_t ctype = -1;
+            if (b.header.is_control()) {
+                // A control batch holds one small record: read it for its type.
+                std::vector<uint8_t> body(std::min<size_t>(b.header.total_size(), 256));
+                auto got = seg->log_file()->pread(b.position, body);
+                if (!got) return unexpected{got.error()};
+                body.resize(*got);
+                ctype = control_type_of(body);
+            }
+            producers_.update(b.header, ctype);
         }
     }
     return {};
@@ -299,8 +309,12 @@ result<append_result> partition_log::append(std::span<uint8_t> data, int32_t lea
     leo_ = next;
     flush_->publish(leo_);
     if (epochs_.assign(leader_epoch, ar.base_offset)) checkpoint();
-    for (const auto& h : hdrs)
-        producers_.update(h);
+    pos = 0;
+    for (const auto& h : hdrs) {
+        producers_.update(
+            h, h.is_control() ? control_type_of(data.subspan(pos, h.total_size())) : int16_t{-1});
+        pos += h.total_size();
+    }
     ar.log_start_offset = log_start_;
 
     unflushed_messages_ += records;
@@ -369,7 +383,8 @@ result<append_result> partition_log::append_replicated(std::span<const uint8_t> 
         for (size_t p = 0; p < chunk.size();) {
             auto h = *protocol::parse_batch_header(chunk.subspan(p));
             if (epochs_.assign(h.partition_leader_epoch, h.base_offset)) new_epoch = true;
-            producers_.update(h);
+            producers_.update(h, h.is_control() ? control_type_of(chunk.subspan(p, h.total_size()))
+                                                : int16_t{-1});
             records += h.record_count;
             p += h.total_size();
         }
@@ -716,6 +731,7 @@ int64_t partition_log::last_stable_offset() const {
     if (lso_hook_) {
         if (auto v = lso_hook_()) return std::min(*v, hwm_);
     }
+    if (auto first = producers_.first_unstable_offset()) return std::min(*first, hwm_);
     return hwm_;
 }
 

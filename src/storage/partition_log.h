@@ -196,8 +196,9 @@ class partition_log {
     // Set by the broker (single node: after the flush policy/acks; cluster: ISR). Clamped to
     // [log_start, LEO].
     void set_high_watermark(int64_t hwm);
-    // The last stable offset: the hook's value (first offset of the oldest open transaction)
-    // or the high watermark when no hook is set or it returns nullopt; never above the HWM.
+    // The last stable offset: the hook's value when set and not nullopt, else the first offset
+    // of the oldest open transaction (producer_state), else the high watermark; never above
+    // the HWM.
     int64_t last_stable_offset() const;
     void set_last_stable_offset_hook(std::function<std::optional<int64_t>()> hook) {
         lso_hook_ = std::move(hook);

@@ -51,7 +51,48 @@ result<std::optional<producer_batch>> producer_state::check(const protocol::batc
     return std::optional<producer_batch>{};
 }
 
-void producer_state::update(const protocol::batch_header& h) {
+int16_t control_type_of(std::span<const uint8_t> batch) {
+    // Header (61 bytes), then the first record: length, attributes, timestamp delta, offset
+    // delta, key length (varints but the attributes byte), key = i16 version, i16 type.
+    if (batch.size() < protocol::kBatchHeaderSize) return -1;
+    size_t p = protocol::kBatchHeaderSize;
+    auto varint = [&](int64_t& out) {
+        uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p >= batch.size()) return false;
+            uint8_t b = batch[p++];
+            v |= static_cast<uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80)) {
+                out = static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
+                return true;
+            }
+        }
+        return false;
+    };
+    int64_t len = 0, ts = 0, od = 0, klen = 0;
+    if (!varint(len)) return -1;
+    if (p >= batch.size()) return -1;
+    ++p;  // attributes
+    if (!varint(ts) || !varint(od) || !varint(klen)) return -1;
+    if (klen < 4 || batch.size() - p < 4) return -1;
+    return static_cast<int16_t>((batch[p + 2] << 8) | batch[p + 3]);
+}
+
+std::vector<aborted_txn> producer_state::aborted_between(int64_t from, int64_t upper) const {
+    std::vector<aborted_txn> out;
+    // Markers are in offset order: skip those before `from`.
+    auto it =
+        std::lower_bound(aborted_.begin(), aborted_.end(), from,
+                         [](const aborted_txn& a, int64_t off) { return a.last_offset < off; });
+    for (; it != aborted_.end(); ++it)
+        if (it->first_offset < upper) out.push_back(*it);
+    std::sort(out.begin(), out.end(), [](const aborted_txn& a, const aborted_txn& b) {
+        return a.first_offset < b.first_offset;
+    });
+    return out;
+}
+
+void producer_state::update(const protocol::batch_header& h, int16_t control_type) {
     if (h.producer_id < 0) return;
     producer_entry& e = producers_[h.producer_id];
     if (h.producer_epoch != e.epoch) {
@@ -59,7 +100,20 @@ void producer_state::update(const protocol::batch_header& h) {
         e.epoch = h.producer_epoch;
     }
     e.last_timestamp = std::max(e.last_timestamp, h.max_timestamp);
-    if (h.is_control() || h.base_sequence < 0) return;
+    if (h.is_control()) {
+        if (e.txn_first_offset >= 0) {
+            if (control_type == kControlAbort)
+                aborted_.push_back(aborted_txn{h.producer_id, e.txn_first_offset, h.base_offset});
+            ongoing_.erase(e.txn_first_offset);
+            e.txn_first_offset = -1;
+        }
+        return;
+    }
+    if (h.is_transactional() && e.txn_first_offset < 0) {
+        e.txn_first_offset = h.base_offset;
+        ongoing_[h.base_offset] = h.producer_id;
+    }
+    if (h.base_sequence < 0) return;
     e.batches.push_back(producer_batch{h.base_sequence, h.last_sequence(), h.base_offset,
                                        h.last_offset(), h.max_timestamp});
     while (e.batches.size() > kProducerBatchesToRetain)
@@ -69,11 +123,16 @@ void producer_state::update(const protocol::batch_header& h) {
 void producer_state::remove_below(int64_t log_start_offset) {
     for (auto it = producers_.begin(); it != producers_.end();) {
         const auto& b = it->second.batches;
-        if (!b.empty() && b.back().last_offset < log_start_offset)
+        if (!b.empty() && b.back().last_offset < log_start_offset &&
+            it->second.txn_first_offset < 0)
             it = producers_.erase(it);
         else
             ++it;
     }
+    auto keep = std::find_if(aborted_.begin(), aborted_.end(), [&](const aborted_txn& a) {
+        return a.last_offset >= log_start_offset;
+    });
+    aborted_.erase(aborted_.begin(), keep);
 }
 
 namespace {
@@ -127,13 +186,14 @@ struct in_buf {
 
 std::vector<uint8_t> producer_state::serialize() const {
     out_buf o;
-    for (char c : std::string("RPS1"))
+    for (char c : std::string("RPS2"))
         o.u8(static_cast<uint8_t>(c));
     o.u32(static_cast<uint32_t>(producers_.size()));
     for (const auto& [id, e] : producers_) {
         o.u64(static_cast<uint64_t>(id));
         o.u16(static_cast<uint16_t>(e.epoch));
         o.u64(static_cast<uint64_t>(e.last_timestamp));
+        o.u64(static_cast<uint64_t>(e.txn_first_offset));
         o.u8(static_cast<uint8_t>(e.batches.size()));
         for (const auto& b : e.batches) {
             o.u32(static_cast<uint32_t>(b.first_seq));
@@ -143,13 +203,21 @@ std::vector<uint8_t> producer_state::serialize() const {
             o.u64(static_cast<uint64_t>(b.timestamp));
         }
     }
+    o.u32(static_cast<uint32_t>(aborted_.size()));
+    for (const auto& a : aborted_) {
+        o.u64(static_cast<uint64_t>(a.producer_id));
+        o.u64(static_cast<uint64_t>(a.first_offset));
+        o.u64(static_cast<uint64_t>(a.last_offset));
+    }
     o.u32(protocol::crc32c(0, o.v.data(), o.v.size()));
     return std::move(o.v);
 }
 
 result<producer_state> producer_state::deserialize(std::span<const uint8_t> data) {
-    if (data.size() < 12 || std::string(data.begin(), data.begin() + 4) != "RPS1")
-        return make_error(errc::corrupt, "bad snapshot header");
+    const std::string magic =
+        data.size() < 12 ? std::string() : std::string(data.begin(), data.begin() + 4);
+    if (magic != "RPS1" && magic != "RPS2") return make_error(errc::corrupt, "bad snapshot header");
+    const bool v2 = magic == "RPS2";
     uint32_t crc = get_be32(&data[data.size() - 4]);
     if (protocol::crc32c(0, data.data(), data.size() - 4) != crc)
         return make_error(errc::corrupt, "snapshot CRC mismatch");
@@ -161,6 +229,8 @@ result<producer_state> producer_state::deserialize(std::span<const uint8_t> data
         producer_entry e;
         e.epoch = static_cast<int16_t>(in.u16());
         e.last_timestamp = static_cast<int64_t>(in.u64());
+        if (v2) e.txn_first_offset = static_cast<int64_t>(in.u64());
+        if (e.txn_first_offset >= 0) st.ongoing_[e.txn_first_offset] = id;
         uint8_t nb = in.u8();
         for (uint8_t j = 0; j < nb && in.ok; ++j) {
             producer_batch b;
@@ -172,6 +242,16 @@ result<producer_state> producer_state::deserialize(std::span<const uint8_t> data
             e.batches.push_back(b);
         }
         st.producers_[id] = std::move(e);
+    }
+    if (v2) {
+        uint32_t na = in.u32();
+        for (uint32_t i = 0; i < na && in.ok; ++i) {
+            aborted_txn a;
+            a.producer_id = static_cast<int64_t>(in.u64());
+            a.first_offset = static_cast<int64_t>(in.u64());
+            a.last_offset = static_cast<int64_t>(in.u64());
+            st.aborted_.push_back(a);
+        }
     }
     if (!in.ok || in.p != in.d.size()) return make_error(errc::corrupt, "snapshot truncated");
     return st;

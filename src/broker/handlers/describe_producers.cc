@@ -15,7 +15,8 @@ struct item {
 
 }  // namespace
 
-// The idempotent producers each partition knows: id, epoch, last sequence and timestamp.
+// The idempotent producers each partition knows: id, epoch, last sequence and timestamp, and
+// the first offset of the open transaction (-1 when none).
 task<m::describe_producers_response> handle_describe_producers(request_context& ctx,
                                                                m::describe_producers_request& req) {
     auto& pm = ctx.b.partitions();
@@ -50,6 +51,8 @@ task<m::describe_producers_response> handle_describe_producers(request_context& 
             ps.producer_epoch = e.epoch;
             ps.last_sequence = e.batches.empty() ? -1 : e.batches.back().last_seq;
             ps.last_timestamp = e.last_timestamp;
+            ps.coordinator_epoch = -1;
+            ps.current_txn_start_offset = e.txn_first_offset;  // -1 when none is open
             it.out->active_producers.push_back(ps);
         }
     });

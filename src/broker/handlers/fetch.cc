@@ -81,6 +81,17 @@ boost::asio::awaitable<void> read_all(partition_manager& pm, std::vector<fetch_i
         }
         out.error_code = 0;
         it.bytes = r->bytes;
+        // read_committed: the aborted transactions overlapping what is returned, by first
+        // offset, so the client drops their batches (KAFKA-COMPAT.md §2.9).
+        if (read_committed && !follower && r->last_offset >= 0) {
+            auto aborted = lg.producers().aborted_between(it.offset, r->last_offset + 1);
+            if (!out.aborted_transactions) out.aborted_transactions.emplace();
+            for (const auto& a : aborted) {
+                auto& at = out.aborted_transactions->emplace_back();
+                at.producer_id = a.producer_id;
+                at.first_offset = a.first_offset;
+            }
+        }
         out.records = protocol::record_data::from_regions(std::move(r->regions));
         if (it.bytes == 0 && waiter) p.add_waiter(waiter);
     };

@@ -1,5 +1,7 @@
 // OffsetCommit, OffsetFetch and OffsetDelete: request normalization and response shaping per
 // version; the offsets themselves are coordinator::group_coordinator's.
+#include <set>
+
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
@@ -22,6 +24,23 @@ task<m::offset_commit_response> handle_offset_commit(request_context& ctx,
     auto op = ctx.b.groups().offset_commit(std::move(req), opts);
     co_return co_await std::move(op);
 }
+
+namespace {
+
+// OffsetFetch v7+ with require_stable: a partition whose transactional offsets are pending
+// answers UNSTABLE_OFFSET_COMMIT (retriable) instead of an offset that may change.
+template <typename Topics>
+void mark_unstable(Topics& topics, const std::set<storage::topic_partition>& pending) {
+    if (pending.empty()) return;
+    for (auto& t : topics)
+        for (auto& part : t.partitions)
+            if (pending.count({t.name, part.partition_index})) {
+                part.committed_offset = -1;
+                part.error_code = wire(error_code::unstable_offset_commit);
+            }
+}
+
+}  // namespace
 
 task<m::offset_fetch_response> handle_offset_fetch(request_context& ctx,
                                                    m::offset_fetch_request& req) {
@@ -46,6 +65,11 @@ task<m::offset_fetch_response> handle_offset_fetch(request_context& ctx,
             auto op = ctx.b.groups().offset_fetch(g.group_id, std::move(topics),
                                                   std::move(member_id), member_epoch);
             resp.groups.push_back(co_await std::move(op));
+            if (req.require_stable) {
+                auto pending_op = ctx.b.groups().pending_txn_partitions(g.group_id);
+                auto pending = co_await std::move(pending_op);
+                mark_unstable(resp.groups.back().topics, pending);
+            }
         }
         co_return resp;
     }
@@ -59,6 +83,11 @@ task<m::offset_fetch_response> handle_offset_fetch(request_context& ctx,
     }
     auto op = ctx.b.groups().offset_fetch(req.group_id, topics);
     auto g = co_await std::move(op);
+    if (v >= 7 && req.require_stable) {
+        auto pending_op = ctx.b.groups().pending_txn_partitions(req.group_id);
+        auto pending = co_await std::move(pending_op);
+        mark_unstable(g.topics, pending);
+    }
     if (v >= 2) {
         resp.error_code = g.error_code;
     } else if (g.error_code != 0 && topics) {

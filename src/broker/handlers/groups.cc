@@ -12,6 +12,7 @@
 #include "broker/partition_manager.h"
 #include "broker/topics.h"
 #include "coordinator/group_coordinator.h"
+#include "txn/txn_coordinator.h"
 
 namespace rill::broker {
 
@@ -36,28 +37,34 @@ struct coordinator_answer {
 coordinator_answer find(request_context& ctx, const std::string& key, int8_t key_type,
                         error_code offsets_topic) {
     coordinator_answer a;
-    if (key_type == 1) {
-        a.error = error_code::coordinator_not_available;
-        a.message = "Transactions are not supported yet";
-        return a;
-    }
-    if (key_type != 0) {
+    if (key_type != 0 && key_type != 1) {
         a.error = error_code::invalid_request;
         a.message = "Unknown coordinator key type " + std::to_string(key_type);
         return a;
     }
+    const bool txn = key_type == 1;
+    if (txn && ctx.b.metadata().snapshot()->cluster_mode) {
+        // Markers are local appends for now: a transaction over partitions led by other
+        // brokers could not complete.
+        a.error = error_code::coordinator_not_available;
+        a.message = "Transactions are not supported in cluster mode yet";
+        return a;
+    }
     if (key.empty()) {
         a.error = error_code::invalid_request;
-        a.message = "The group id must not be empty";
+        a.message =
+            txn ? "The transactional id must not be empty" : "The group id must not be empty";
         return a;
     }
-    if (offsets_topic != error_code::none) {
-        a.error = offsets_topic;
+    if (auto e = txn ? ctx.b.txns().ensure_topic() : offsets_topic; e != error_code::none) {
+        a.error = e;
         return a;
     }
-    // The coordinator is the leader of the group's __consumer_offsets partition.
+    // The coordinator is the leader of the key's __consumer_offsets (group) or
+    // __transaction_state (transactional id) partition.
     auto snap = ctx.b.metadata().snapshot();
-    const cluster::topic_info* offsets = snap->find_topic(coordinator::kOffsetsTopic);
+    const cluster::topic_info* offsets =
+        snap->find_topic(txn ? txn::kTxnTopic : coordinator::kOffsetsTopic);
     if (!offsets || offsets->partitions.empty()) {
         a.error = error_code::coordinator_not_available;
         return a;
@@ -85,8 +92,11 @@ coordinator_answer find(request_context& ctx, const std::string& key, int8_t key
 // exist, so the coordinator can serve the group at once (bounded).
 task<void> wait_offsets_logs(request_context& ctx) {
     auto snap = ctx.b.metadata().snapshot();
-    if (snap->cluster_mode || !snap->find_topic(coordinator::kOffsetsTopic)) co_return;
-    if (ctx.b.partitions().find({coordinator::kOffsetsTopic, 0})) co_return;
+    if (snap->cluster_mode) co_return;
+    auto missing = [&](const char* topic) {
+        return snap->find_topic(topic) && !ctx.b.partitions().find({topic, 0});
+    };
+    if (!missing(coordinator::kOffsetsTopic) && !missing(txn::kTxnTopic)) co_return;
     auto waiting = ctx.b.partitions().reconciled(std::chrono::seconds(10));
     co_await std::move(waiting);
 }

@@ -5,6 +5,8 @@
 #include "common/asio.h"
 
 #include "broker/request_context.h"
+#include "protocol/generated/add_offsets_to_txn.h"
+#include "protocol/generated/add_partitions_to_txn.h"
 #include "protocol/generated/alter_configs.h"
 #include "protocol/generated/alter_partition_reassignments.h"
 #include "protocol/generated/api_versions.h"
@@ -20,7 +22,9 @@
 #include "protocol/generated/describe_groups.h"
 #include "protocol/generated/describe_log_dirs.h"
 #include "protocol/generated/describe_producers.h"
+#include "protocol/generated/describe_transactions.h"
 #include "protocol/generated/elect_leaders.h"
+#include "protocol/generated/end_txn.h"
 #include "protocol/generated/fetch.h"
 #include "protocol/generated/find_coordinator.h"
 #include "protocol/generated/heartbeat.h"
@@ -31,6 +35,7 @@
 #include "protocol/generated/list_groups.h"
 #include "protocol/generated/list_offsets.h"
 #include "protocol/generated/list_partition_reassignments.h"
+#include "protocol/generated/list_transactions.h"
 #include "protocol/generated/metadata.h"
 #include "protocol/generated/offset_commit.h"
 #include "protocol/generated/offset_delete.h"
@@ -40,6 +45,7 @@
 #include "protocol/generated/sasl_authenticate.h"
 #include "protocol/generated/sasl_handshake.h"
 #include "protocol/generated/sync_group.h"
+#include "protocol/generated/txn_offset_commit.h"
 
 namespace rill::broker {
 
@@ -66,6 +72,18 @@ task<m::incremental_alter_configs_response> handle_incremental_alter_configs(
 task<m::describe_cluster_response> handle_describe_cluster(request_context&,
                                                            m::describe_cluster_request&);
 task<m::produce_response> handle_produce(request_context&, m::produce_request&);
+// Transactions (handlers/transactions.cc; InitProducerId in init_producer_id.cc).
+task<m::add_partitions_to_txn_response> handle_add_partitions_to_txn(
+    request_context&, m::add_partitions_to_txn_request&);
+task<m::add_offsets_to_txn_response> handle_add_offsets_to_txn(request_context&,
+                                                               m::add_offsets_to_txn_request&);
+task<m::end_txn_response> handle_end_txn(request_context&, m::end_txn_request&);
+task<m::txn_offset_commit_response> handle_txn_offset_commit(request_context&,
+                                                             m::txn_offset_commit_request&);
+task<m::describe_transactions_response> handle_describe_transactions(
+    request_context&, m::describe_transactions_request&);
+task<m::list_transactions_response> handle_list_transactions(request_context&,
+                                                             m::list_transactions_request&);
 // SASL (handlers/sasl.cc); the raw tokens after SaslHandshake v0 come without a request header.
 task<m::sasl_handshake_response> handle_sasl_handshake(request_context&,
                                                        m::sasl_handshake_request&);

@@ -4,6 +4,7 @@
 #include "broker/errors.h"
 #include "broker/handlers/handlers.h"
 #include "broker/producer_epochs.h"
+#include "txn/txn_coordinator.h"
 
 namespace rill::broker {
 namespace {
@@ -45,13 +46,42 @@ producer_epochs& epochs() {
 // Idempotent producers: a new id with epoch 0, or (v3+, KIP-360) the same id with its epoch
 // bumped when the producer passes the id and the epoch it currently holds (producer_epochs.h).
 // A stale or foreign epoch is fenced; an id this broker does not know gets a new id, as Kafka
-// answers every idempotent producer. Transactional ids need the transaction coordinator, which
-// does not exist yet.
+// answers every idempotent producer. A transactional id goes to its transaction coordinator
+// (txn::txn_coordinator), which keeps the id and epoch per transactional id and fences the
+// previous producer; a fresh producer id is reserved first (off the shard) in case it needs one.
 task<m::init_producer_id_response> handle_init_producer_id(request_context& ctx,
                                                            m::init_producer_id_request& req) {
     m::init_producer_id_response resp;
     if (req.transactional_id) {
-        resp.error_code = wire(error_code::transactional_id_authorization_failed);
+        if (ctx.b.metadata().snapshot()->cluster_mode) {
+            // Single node only for now (see FindCoordinator).
+            resp.error_code = wire(error_code::transactional_id_authorization_failed);
+            co_return resp;
+        }
+        if (req.transactional_id->empty()) {
+            resp.error_code = wire(error_code::invalid_request);
+            co_return resp;
+        }
+        if ((req.producer_id >= 0) != (req.producer_epoch >= 0)) {
+            resp.error_code = wire(error_code::invalid_request);
+            co_return resp;
+        }
+        auto fresh = [&] { return ids().next(ctx.b.metadata()); };
+        auto reserve = ctx.b.store_write(fresh);
+        auto id = co_await std::move(reserve);
+        if (!id) {
+            resp.error_code = wire(id.error());
+            co_return resp;
+        }
+        auto op = ctx.b.txns().init_producer_id(*req.transactional_id, req.transaction_timeout_ms,
+                                                req.producer_id, req.producer_epoch, *id);
+        auto r = co_await std::move(op);
+        error_code e = r.error;
+        if (e == error_code::producer_fenced && ctx.api_version < 4)
+            e = error_code::invalid_producer_epoch;  // KIP-588
+        resp.error_code = wire(e);
+        resp.producer_id = r.producer_id;
+        resp.producer_epoch = r.producer_epoch;
         co_return resp;
     }
     if (req.producer_id >= 0 || req.producer_epoch >= 0) {

@@ -67,9 +67,9 @@ task<m::produce_response> handle_produce(request_context& ctx, m::produce_reques
                 fail(error_code::invalid_required_acks);
                 continue;
             }
-            if (req.transactional_id) {
+            if (req.transactional_id && snap->cluster_mode) {
                 fail(error_code::transactional_id_authorization_failed,
-                     "Transactions are not supported yet");
+                     "Transactions are not supported in cluster mode yet");
                 continue;
             }
             if (!topic || pd.index < 0 ||

@@ -615,5 +615,77 @@ TEST_F(CoordinatorShardTest, AReadOfAnEarlierLoadIsDropped) {
     EXPECT_EQ(fetched("g", "t", 0), 8);
 }
 
+// ---- transactional offsets (txn_offsets.cc) ----
+
+m::txn_offset_commit_request txn_req(int64_t pid, int32_t partition, int64_t offset) {
+    m::txn_offset_commit_request r;
+    r.transactional_id = "tx";
+    r.group_id = "g";
+    r.producer_id = pid;
+    r.producer_epoch = 0;
+    auto& t = r.topics.emplace_back();
+    t.name = "t";
+    auto& p = t.partitions.emplace_back();
+    p.partition_index = partition;
+    p.committed_offset = offset;
+    return r;
+}
+
+void append_marker(fake_partition& log, int64_t pid, bool commit) {
+    protocol::batch_spec spec;
+    spec.producer_id = pid;
+    spec.producer_epoch = 0;
+    protocol::control_record c;
+    c.type = commit ? protocol::control_type::commit : protocol::control_type::abort;
+    auto b = protocol::build_control_batch(spec, c, 1);
+    ASSERT_TRUE(b);
+    protocol::set_base_offset(*b, log.log_end);
+    log.log_end += 1;
+    log.committed = log.log_end;
+    log.batches.push_back(std::move(*b));
+}
+
+TEST_F(CoordinatorShardTest, TxnOffsetsWaitForTheCommitMarker) {
+    ASSERT_EQ(shard->ready(), error_code::none);
+    commit("g", "t", 0, 5);
+    std::optional<m::txn_offset_commit_response> out;
+    shard->txn_commit(txn_req(7, 0, 10), [&](m::txn_offset_commit_response r) { out = r; });
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->topics.at(0).partitions.at(0).error_code, 0);
+    // Written as a transactional batch of the producer; not visible yet.
+    auto h = protocol::parse_batch_header(log->batches.back());
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(h->is_transactional());
+    EXPECT_EQ(h->producer_id, 7);
+    EXPECT_EQ(fetched("g", "t", 0), 5);
+    EXPECT_EQ(shard->pending_txn_partitions("g"), (std::set<topic_partition>{{"t", 0}}));
+    shard->complete_txn(7, true);
+    EXPECT_EQ(fetched("g", "t", 0), 10);
+    EXPECT_TRUE(shard->pending_txn_partitions("g").empty());
+    // An aborted one is dropped.
+    shard->txn_commit(txn_req(8, 0, 20), [&](m::txn_offset_commit_response r) { out = r; });
+    shard->complete_txn(8, false);
+    EXPECT_EQ(fetched("g", "t", 0), 10);
+}
+
+TEST_F(CoordinatorShardTest, LoadingAppliesTxnOffsetsByTheirMarkers) {
+    ASSERT_EQ(shard->ready(), error_code::none);
+    std::optional<m::txn_offset_commit_response> out;
+    auto ignore = [&](m::txn_offset_commit_response r) { out = r; };
+    shard->txn_commit(txn_req(1, 0, 11), ignore);  // committed below
+    shard->txn_commit(txn_req(2, 1, 22), ignore);  // aborted below
+    shard->txn_commit(txn_req(3, 0, 33), ignore);  // still open at the reload
+    append_marker(*log, 1, true);
+    append_marker(*log, 2, false);
+    log->epoch = 2;
+    shard = make_shard();
+    ASSERT_EQ(shard->ready(), error_code::none);
+    EXPECT_EQ(fetched("g", "t", 0), 11);
+    EXPECT_EQ(fetched("g", "t", 1), -1);
+    EXPECT_EQ(shard->pending_txn_partitions("g"), (std::set<topic_partition>{{"t", 0}}));
+    shard->complete_txn(3, true);
+    EXPECT_EQ(fetched("g", "t", 0), 33);
+}
+
 }  // namespace
 }  // namespace rill::coordinator
