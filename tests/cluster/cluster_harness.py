@@ -203,6 +203,21 @@ class ZooKeeper:
 
 # ---- brokers ------------------------------------------------------------------------------------
 
+def all_threads_stopped(pid):
+    """True when every thread of `pid` is in the stopped state ('T' in /proc/<pid>/task/*/stat)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = []
+        for t in tasks:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                # pid (comm) state ...: comm may hold spaces or parentheses; the state follows
+                # the last ')'.
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    except FileNotFoundError:  # a thread exited meanwhile: look again
+        return False
+    return bool(states) and all(s == "T" for s in states)
+
+
 class ClusterBroker(rill_harness.Broker):
     """rill_harness.Broker with a fixed id, a data directory that outlives the process, and
     SIGSTOP/SIGCONT (a paused broker misses its ZooKeeper heartbeats: session expiry)."""
@@ -218,9 +233,21 @@ class ClusterBroker(rill_harness.Broker):
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def pause(self):
+    def pause(self, timeout=30):
+        """SIGSTOP, then waits until every thread of the process is stopped. kill() returns
+        once the signal is queued: the thread that takes it starts the group stop only when it
+        next runs, and on a loaded machine the others keep running (fetching, appending,
+        answering) meanwhile; a test that acts right after kill() would race a broker that is
+        not paused yet."""
         self.proc.send_signal(signal.SIGSTOP)
         self.paused = True
+        deadline = time.time() + timeout
+        while not all_threads_stopped(self.proc.pid):
+            if self.proc.poll() is not None:
+                raise Abort(f"broker {self.id} exited while being paused: {self.tail()}")
+            if time.time() > deadline:
+                raise Abort(f"broker {self.id} not stopped {timeout} s after SIGSTOP")
+            time.sleep(0.001)
 
     def resume(self):
         if self.proc and self.paused:

@@ -82,8 +82,9 @@ class CommitWaitsForTheIsrTest(ClusterTestCase):
 
             follower = next(i for i in sorted(c.brokers) if i != node)
             leader_dir = c.brokers[node].partition_dir("__consumer_offsets", 0)
+            follower_dir = c.brokers[follower].partition_dir("__consumer_offsets", 0)
             before = len(read_batches(leader_dir, 1 << 62))
-            c.pause(follower)
+            c.pause(follower)  # returns once every thread of the follower is stopped
             try:
                 # Send the commit without waiting for its answer.
                 with c.connection(node) as committer:
@@ -95,7 +96,10 @@ class CommitWaitsForTheIsrTest(ClusterTestCase):
                     # The coordinator appended it (the leader's log holds one more batch) ...
                     wait_until(lambda: len(read_batches(leader_dir, 1 << 62)) > before, 60,
                                "the commit to be appended on the coordinator")
-                    # ... but the paused follower does not have it: not committed, not visible.
+                    # ... but the paused follower does not have it (checked, so that a follower
+                    # that was not really paused fails here, not below): not committed, not
+                    # visible.
+                    self.assertEqual(len(read_batches(follower_dir, 1 << 62)), before)
                     self.assertEqual(fetch_offset(conn, GROUP, TOPIC, 0), (0, 5))
                     committer.sock.settimeout(0.5)
                     with self.assertRaises(OSError):  # socket.timeout: no answer yet

@@ -140,6 +140,30 @@ TEST_F(PartitionTest, PendingIsrRemovalStillCountsTheReplica) {
     EXPECT_EQ(log_->high_watermark(), 5);
 }
 
+// An acks=all append (or a coordinator write) is answered only once every ISR follower fetched
+// past it: a follower that keeps fetching at its old offset (a parked fetch re-read on wake-up,
+// or a fetch sent before it was paused) moves neither the high watermark nor the waiter.
+TEST_F(PartitionTest, AckWaiterWaitsForEveryIsrFollower) {
+    part_->apply_state(state(kSelf, 1, 1, {1, 2, 3}, {1, 2, 3}), true, kNow);
+    append(1);
+    EXPECT_EQ(log_->high_watermark(), 0);  // nobody fetched yet
+    part_->on_follower_fetch(2, 1, kNow);
+    part_->on_follower_fetch(3, 1, kNow);
+    EXPECT_EQ(log_->high_watermark(), 1);
+
+    append(1);
+    std::vector<error_code> answers;
+    part_->when_committed(2, 1, [&](error_code e) { answers.push_back(e); });
+    part_->on_follower_fetch(2, 2, kNow);
+    part_->on_follower_fetch(3, 1, kNow);  // the same offset again
+    part_->on_follower_fetch(3, 1, kNow + 10);
+    EXPECT_EQ(log_->high_watermark(), 1);
+    EXPECT_TRUE(answers.empty());
+    part_->on_follower_fetch(3, 2, kNow + 20);
+    EXPECT_EQ(log_->high_watermark(), 2);
+    EXPECT_EQ(answers, (std::vector<error_code>{error_code::none}));
+}
+
 TEST_F(PartitionTest, StateWithLowerLeaderEpochIsIgnored) {
     part_->apply_state(state(kSelf, 5, 7, {1, 2}, {1, 2}), true, kNow);
     ASSERT_TRUE(part_->is_leader());
