@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "common/completion.h"
 #include "common/logging.h"
 #include "coordinator/partition_host.h"
 #include "coordinator/wire.h"
@@ -19,38 +20,6 @@ using boost::asio::awaitable;
 using protocol::error_code;
 
 namespace {
-
-// A one-shot value handed from another thread to a coroutine waiting on its own executor.
-template <typename T>
-class completion : public std::enable_shared_from_this<completion<T>> {
-  public:
-    static std::shared_ptr<completion> make(boost::asio::any_io_executor ex) {
-        return std::shared_ptr<completion>(new completion(ex));
-    }
-    // Any thread; the first value wins.
-    void set(T v) {
-        boost::asio::post(ex_, [self = this->shared_from_this(), v = std::move(v)]() mutable {
-            if (self->value_) return;
-            self->value_ = std::move(v);
-            self->timer_.cancel();
-        });
-    }
-    // On the executor given to make().
-    awaitable<T> wait() {
-        while (!value_) {
-            timer_.expires_after(std::chrono::hours(24));
-            boost::system::error_code ec;
-            co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-        }
-        co_return std::move(*value_);
-    }
-
-  private:
-    explicit completion(boost::asio::any_io_executor ex) : ex_(ex), timer_(ex) {}
-    boost::asio::any_io_executor ex_;
-    boost::asio::steady_timer timer_;
-    std::optional<T> value_;
-};
 
 std::optional<m::consumer_protocol_assignment> decode_assignment(protocol::bytes_view b) {
     if (b.empty()) return std::nullopt;
@@ -261,12 +230,13 @@ struct group_coordinator::impl : std::enable_shared_from_this<group_coordinator:
     // Runs f(shard, done) on the partition's owner shard; done(R) resumes the caller with R.
     template <typename R, typename F>
     awaitable<R> on_partition(std::shared_ptr<offsets_partition> p, F f) {
-        auto ex = co_await boost::asio::this_coro::executor;
-        auto c = completion<R>::make(ex);
-        boost::asio::post(*host.shards[p->shard], [p, f = std::move(f), c]() mutable {
-            f(*p->cs, std::function<void(R)>([c](R r) { c->set(std::move(r)); }));
-        });
-        co_return co_await c->wait();
+        // GCC 12: a temporary with captures inside a co_await expression is destroyed twice;
+        // the awaitable is built in its own statement.
+        auto op = run_on<R>(*host.shards[p->shard],
+                            [p, f = std::move(f)](std::function<void(R)> done) mutable {
+                                f(*p->cs, std::move(done));
+                            });
+        co_return co_await std::move(op);
     }
 
     // Runs f(shard) on every partition's owner shard and gathers the results.

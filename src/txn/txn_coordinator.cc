@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "common/clock.h"
+#include "common/completion.h"
 #include "common/logging.h"
 #include "coordinator/partition_host.h"
 
@@ -14,36 +15,6 @@ namespace rill::txn {
 using boost::asio::awaitable;
 
 namespace {
-
-// A one-shot value handed from another thread to a coroutine waiting on its own executor.
-template <typename T>
-class completion : public std::enable_shared_from_this<completion<T>> {
-  public:
-    static std::shared_ptr<completion> make(boost::asio::any_io_executor ex) {
-        return std::shared_ptr<completion>(new completion(ex));
-    }
-    void set(T v) {
-        boost::asio::post(ex_, [self = this->shared_from_this(), v = std::move(v)]() mutable {
-            if (self->value_) return;
-            self->value_ = std::move(v);
-            self->timer_.cancel();
-        });
-    }
-    awaitable<T> wait() {
-        while (!value_) {
-            timer_.expires_after(std::chrono::hours(24));
-            boost::system::error_code ec;
-            co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-        }
-        co_return std::move(*value_);
-    }
-
-  private:
-    explicit completion(boost::asio::any_io_executor ex) : ex_(ex), timer_(ex) {}
-    boost::asio::any_io_executor ex_;
-    boost::asio::steady_timer timer_;
-    std::optional<T> value_;
-};
 
 struct state_partition {
     int32_t id = 0;
@@ -158,12 +129,13 @@ struct txn_coordinator::impl {
 
     template <typename R, typename F>
     awaitable<R> on_partition(std::shared_ptr<state_partition> p, F f) {
-        auto ex = co_await boost::asio::this_coro::executor;
-        auto c = completion<R>::make(ex);
-        boost::asio::post(*host.partitions.shards[p->shard], [p, f = std::move(f), c]() mutable {
-            f(*p->ts, std::function<void(R)>([c](R r) { c->set(std::move(r)); }));
-        });
-        co_return co_await c->wait();
+        // GCC 12: a temporary with captures inside a co_await expression is destroyed twice;
+        // the awaitable is built in its own statement.
+        auto op = run_on<R>(*host.partitions.shards[p->shard],
+                            [p, f = std::move(f)](std::function<void(R)> done) mutable {
+                                f(*p->ts, std::move(done));
+                            });
+        co_return co_await std::move(op);
     }
 
     void tick(size_t shard) {

@@ -102,6 +102,10 @@ TEST(FlusherTruncation, WaitersOfARacedSyncAreServedByTheNextOne) {
 // The same on a real follower log: a truncate_to_async on the owner returns while the flusher
 // thread is stuck in a slow fdatasync of that log.
 TEST(FlusherTruncation, AsyncTruncationReturnsDuringASlowFlush) {
+    // Declared first: the flusher and the background queue may still call them back when an
+    // assertion below ends the test early.
+    std::promise<status> flushed;
+    std::promise<status> truncated;
     temp_dir d;
     auto fsys = std::make_shared<fault_fs>();
     flusher fl(1);
@@ -113,14 +117,12 @@ TEST(FlusherTruncation, AsyncTruncationReturnsDuringASlowFlush) {
     for (int i = 0; i < 10; ++i)
         must_append(*log, make_simple(1, 10, 1));
     fsys->f().sync_delay_us = 3'000'000;  // each fdatasync takes 3 s
-    std::promise<status> flushed;
     log->flush_up_to(log->log_end_offset(), [&](const status& s) { flushed.set_value(s); });
     // Wait until the flusher thread is inside its (slow) sync.
     const int syncs_before = fsys->f().syncs.load();
-    for (int i = 0; i < 2000 && fsys->f().syncs.load() == syncs_before; ++i)
+    for (int i = 0; i < 20000 && fsys->f().syncs.load() == syncs_before; ++i)
         std::this_thread::sleep_for(1ms);
     ASSERT_GT(fsys->f().syncs.load(), syncs_before);
-    std::promise<status> truncated;
     const auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(log->truncate_to_async(5, [&](const status& s) { truncated.set_value(s); }));
     const auto took = std::chrono::steady_clock::now() - t0;
