@@ -116,6 +116,8 @@ const char* source_name(config_source s) {
             return "STATIC_BROKER_CONFIG";
         case config_source::default_config:
             return "DEFAULT_CONFIG";
+        case config_source::dynamic_group_config:
+            return "DYNAMIC_GROUP_CONFIG";
         case config_source::unknown:
             break;
     }

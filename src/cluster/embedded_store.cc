@@ -3,7 +3,8 @@
 // On-disk files in the first log directory:
 //   meta.properties        version=1, cluster.id=<base64url uuid>, node.id=<id> (Kafka's shape)
 //   rill-metadata.json     {"version":1, "topics":[{"name","id","internal","configs":{},
-//                           "partitions":[{"id","replicas","leader_epoch"}]}]}
+//                           "partitions":[{"id","replicas","leader_epoch"}]}],
+//                           "group_configs":{"<group>":{"<key>":"<value>"}}}
 // Both are replaced atomically (temp file, fsync, rename, fsync directory).
 #include <filesystem>
 #include <mutex>
@@ -117,6 +118,10 @@ class embedded_store final : public metadata_store {
                     }
                     snap->topics.emplace(t.name, std::move(t));
                 }
+                if (j.contains("group_configs"))
+                    for (const auto& [g, jc] : j.at("group_configs").items())
+                        for (const auto& [k, v] : jc.items())
+                            snap->group_configs[g].set(k, v.get<std::string>());
             } catch (const std::exception& e) {
                 *error = path + " is corrupt: " + e.what();
                 return false;
@@ -251,6 +256,17 @@ class embedded_store final : public metadata_store {
         return commit(std::move(next));
     }
 
+    result<void, meta_error> set_group_configs(const std::string& group,
+                                               const config_values& configs) override {
+        std::lock_guard lock(write_mu_);
+        auto next = std::make_shared<metadata_snapshot>(*snapshot());
+        if (configs.all().empty())
+            next->group_configs.erase(group);
+        else
+            next->group_configs[group] = configs;
+        return commit(std::move(next));
+    }
+
     result<int64_t, meta_error> allocate_producer_ids(int32_t count) override {
         std::lock_guard lock(write_mu_);
         auto cur = snapshot();
@@ -306,6 +322,10 @@ class embedded_store final : public metadata_store {
                     {{"id", p.id}, {"replicas", p.replicas}, {"leader_epoch", p.leader_epoch}});
             j["topics"].push_back(std::move(jt));
         }
+        j["group_configs"] = json::object();
+        for (const auto& [g, c] : next->group_configs)
+            for (const auto& [k, v] : c.all())
+                j["group_configs"][g][k] = v;
         if (auto r = write_file_atomically(dir_ + "/rill-metadata.json", j.dump(1)); !r)
             return unexpected(meta_error{meta_errc::storage_error, r.error()});
         std::shared_ptr<const metadata_snapshot> pub = std::move(next);

@@ -68,6 +68,9 @@ struct metadata_snapshot {
     bool cluster_mode = false;               // true for the ZooKeeper store
     std::map<int32_t, broker_info> brokers;  // live (registered) brokers only
     std::map<std::string, topic_info> topics;
+    // Per consumer group config overrides (KIP-848 group configs, the GROUP resource), by group
+    // id; only groups with at least one override.
+    std::map<std::string, config_values> group_configs;
     int64_t next_producer_id = 0;  // start of the next unallocated producer id block
     // Cluster mode: per broker, its replicas that are offline (a failed log dir), as reported
     // with report_offline_replicas(). The controller treats them as not up.
@@ -135,6 +138,11 @@ class metadata_store {
     virtual result<void, meta_error> set_topic_configs(const std::string& name,
                                                        const config_values& configs,
                                                        bool validate_only) = 0;
+
+    // Replaces a group's config overrides (the caller has validated them; an empty set removes
+    // the group's entry). Durable before it returns. Blocking: not on a shard thread.
+    virtual result<void, meta_error> set_group_configs(const std::string& group,
+                                                       const config_values& configs) = 0;
 
     // Reserves `count` producer ids, durably, never handed out again; returns the first.
     virtual result<int64_t, meta_error> allocate_producer_ids(int32_t count) = 0;

@@ -38,6 +38,9 @@ std::string state_path(const std::string& t, int32_t p) {
 std::string config_path(const std::string& t) {
     return std::string(kConfigTopics) + "/" + t;
 }
+std::string group_config_path(const std::string& g) {
+    return std::string(kConfigGroups) + "/" + g;
+}
 std::string shutdown_path(int32_t id) {
     return std::string(kShutdowns) + "/" + std::to_string(id);
 }
@@ -80,6 +83,11 @@ watched_path classify(const std::string& p) {
     } else if (p.starts_with(configs_prefix)) {
         w.what = k::config;
         w.topic = p.substr(configs_prefix.size());
+    } else if (p == kConfigGroups) {
+        w.what = k::group_config_list;
+    } else if (p.starts_with(std::string(kConfigGroups) + "/")) {
+        w.what = k::group_config;
+        w.topic = p.substr(std::string(kConfigGroups).size() + 1);
     } else if (p == kController) {
         w.what = k::controller;
     } else if (p == kShutdowns) {

@@ -56,6 +56,7 @@ namespace rill::cluster::zk_codec {
 inline constexpr const char* kBrokerIds = "/brokers/ids";
 inline constexpr const char* kTopics = "/brokers/topics";
 inline constexpr const char* kConfigTopics = "/config/topics";
+inline constexpr const char* kConfigGroups = "/config/groups";
 inline constexpr const char* kController = "/controller";
 inline constexpr const char* kControllerEpoch = "/controller_epoch";
 inline constexpr const char* kClusterId = "/cluster/id";
@@ -70,25 +71,28 @@ std::string topic_path(const std::string& topic);
 std::string partitions_path(const std::string& topic);
 std::string partition_path(const std::string& topic, int32_t partition);
 std::string state_path(const std::string& topic, int32_t partition);
-std::string config_path(const std::string& topic);  // /config/topics/<t>
-std::string shutdown_path(int32_t id);              // /rill/controlled_shutdown/<id>
-std::string offline_replicas_path(int32_t id);      // /rill/offline_replicas/<id>
+std::string config_path(const std::string& topic);        // /config/topics/<t>
+std::string group_config_path(const std::string& group);  // /config/groups/<g>
+std::string shutdown_path(int32_t id);                    // /rill/controlled_shutdown/<id>
+std::string offline_replicas_path(int32_t id);            // /rill/offline_replicas/<id>
 
 // What a watch event's path refers to (kind::other for paths the store does not watch).
 struct watched_path {
     enum class kind {
         other,
-        broker_list,       // /brokers/ids
-        topic_list,        // /brokers/topics
-        topic,             // /brokers/topics/<topic>
-        state,             // /brokers/topics/<topic>/partitions/<partition>/state
-        config_list,       // /config/topics
-        config,            // /config/topics/<topic>
-        controller,        // /controller
-        shutdowns,         // /rill/controlled_shutdown
-        offline_replicas,  // /rill/offline_replicas and /rill/offline_replicas/<id>
-        log_dir_events,    // /log_dir_event_notification
-        pid_block,         // /latest_producer_id_block
+        broker_list,        // /brokers/ids
+        topic_list,         // /brokers/topics
+        topic,              // /brokers/topics/<topic>
+        state,              // /brokers/topics/<topic>/partitions/<partition>/state
+        config_list,        // /config/topics
+        config,             // /config/topics/<topic>
+        group_config_list,  // /config/groups
+        group_config,       // /config/groups/<group> (KIP-848 group configs)
+        controller,         // /controller
+        shutdowns,          // /rill/controlled_shutdown
+        offline_replicas,   // /rill/offline_replicas and /rill/offline_replicas/<id>
+        log_dir_events,     // /log_dir_event_notification
+        pid_block,          // /latest_producer_id_block
     };
     kind what = kind::other;
     std::string topic;

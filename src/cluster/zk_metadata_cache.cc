@@ -46,6 +46,12 @@ void zk_store::handle_event(const zk::event& e) {
         case k::config:
             load_config(w.topic);
             break;
+        case k::group_config_list:
+            load_group_config_list();
+            break;
+        case k::group_config:
+            load_group_config(w.topic);
+            break;
         case k::controller:
             load_controller();
             break;
@@ -88,6 +94,8 @@ void zk_store::full_reload() {
         cfgs.push_back(name);
     for (const auto& name : cfgs)
         load_config(name);
+    group_configs_.clear();
+    load_group_config_list();
     load_controller();
     load_shutdowns();
     load_offline_replicas();
@@ -260,6 +268,43 @@ void zk_store::load_config(const std::string& name) {
     dirty_ = true;
 }
 
+void zk_store::load_group_config_list() {
+    auto s = zk();
+    std::vector<std::string> names;
+    int rc = s->children(kConfigGroups, true, &names);
+    if (rc != ZOK) return read_failed(rc, kConfigGroups);
+    std::set<std::string> now(names.begin(), names.end());
+    for (auto it = group_configs_.begin(); it != group_configs_.end();)
+        if (!now.contains(it->first)) {
+            it = group_configs_.erase(it);
+            dirty_ = true;
+        } else {
+            ++it;
+        }
+    for (const auto& n : names)
+        if (!group_configs_.contains(n)) load_group_config(n);
+}
+
+// The same JSON shape as a topic's config znode ({"version":1,"config":{...}}).
+void zk_store::load_group_config(const std::string& group) {
+    auto s = zk();
+    std::string data;
+    int rc = s->get(group_config_path(group), true, &data);
+    if (rc == ZNONODE) {
+        group_configs_.erase(group);
+    } else if (rc != ZOK) {
+        return read_failed(rc, group_config_path(group));
+    } else if (auto parsed = decode_topic_config(data)) {
+        if (parsed->all().empty())
+            group_configs_.erase(group);
+        else
+            group_configs_[group] = std::move(*parsed);
+    } else {
+        log_->warn("unreadable config znode for group {}", group);
+    }
+    dirty_ = true;
+}
+
 void zk_store::load_controller() {
     auto s = zk();
     std::string data;
@@ -388,6 +433,7 @@ void zk_store::publish() {
     for (const auto& [name, e] : topics_)
         next->topics.emplace(name, e.info);
     next->next_producer_id = next_pid_;
+    next->group_configs = group_configs_;
     next->offline_replicas = offline_replicas_;
     std::shared_ptr<const metadata_snapshot> pub = std::move(next);
     {

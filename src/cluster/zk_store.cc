@@ -202,8 +202,8 @@ bool zk_store::connect_and_register(clock::time_point deadline, bool first, std:
         std::lock_guard lock(zk_mu_);
         zk_ = shared;
     }
-    for (const char* p : {kBrokerIds, kTopics, kConfigTopics, kShutdowns, kOfflineReplicas,
-                          kLogDirEvents, "/cluster"}) {
+    for (const char* p : {kBrokerIds, kTopics, kConfigTopics, kConfigGroups, kShutdowns,
+                          kOfflineReplicas, kLogDirEvents, "/cluster"}) {
         if (int rc = shared->ensure_path(p); rc != ZOK) {
             *error = std::string("cannot create ") + p + ": " + zk::error_string(rc);
             return false;

@@ -71,6 +71,8 @@ class zk_store final : public metadata_store {
     result<void, meta_error> delete_topic(const std::string& name) override;
     result<void, meta_error> create_partitions(const std::string& name, int32_t total,
                                                bool validate_only) override;
+    result<void, meta_error> set_group_configs(const std::string& group,
+                                               const config_values& configs) override;
     result<void, meta_error> set_topic_configs(const std::string& name,
                                                const config_values& configs,
                                                bool validate_only) override;
@@ -132,6 +134,8 @@ class zk_store final : public metadata_store {
     void load_state(const std::string& topic, int32_t p);
     void load_config_list();
     void load_config(const std::string& name);
+    void load_group_config_list();
+    void load_group_config(const std::string& group);
     void load_controller();
     void load_shutdowns();
     // /rill/offline_replicas: every broker's offline replicas (watched, children and data).
@@ -189,6 +193,7 @@ class zk_store final : public metadata_store {
     std::map<int32_t, broker_info> brokers_;
     std::map<std::string, topic_entry> topics_;
     std::map<std::string, config_values> configs_;
+    std::map<std::string, config_values> group_configs_;
     std::set<int32_t> shutting_down_;
     std::map<int32_t, std::set<std::pair<std::string, int32_t>>> offline_replicas_;
     int32_t controller_id_ = -1;

@@ -209,6 +209,28 @@ result<void, meta_error> zk_store::set_topic_configs(const std::string& name,
     return {};
 }
 
+// /config/groups/<group>: written here, read back (and watched) by every broker's cache.
+result<void, meta_error> zk_store::set_group_configs(const std::string& group,
+                                                     const config_values& configs) {
+    auto s = zk();
+    const std::string path = group_config_path(group);
+    int rc;
+    if (configs.all().empty()) {
+        rc = s->remove(path, -1);
+        if (rc == ZNONODE) rc = ZOK;
+    } else {
+        const std::string cfg = encode_topic_config(configs);
+        rc = s->set(path, cfg, -1);
+        if (rc == ZNONODE) rc = s->create(path, cfg);
+    }
+    if (rc != ZOK) return unexpected(zk_failure(rc, "alter configs of group " + group));
+    on_store([this, &group] {
+        load_group_config_list();
+        load_group_config(group);
+    });
+    return {};
+}
+
 result<int64_t, meta_error> zk_store::allocate_producer_ids(int32_t count) {
     if (count <= 0)
         return unexpected(meta_error{meta_errc::storage_error, "count must be positive"});

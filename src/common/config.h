@@ -33,6 +33,7 @@ enum class config_source : int8_t {
     dynamic_default_broker = 3,
     static_broker = 4,
     default_config = 5,
+    dynamic_group_config = 8,  // a group config (KIP-848; the GROUP resource)
 };
 
 // A list value as Kafka reads one: comma-separated items, blanks around them trimmed, empty

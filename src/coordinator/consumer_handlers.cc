@@ -232,7 +232,8 @@ void coordinator_shard::heartbeat_now(const m::consumer_group_heartbeat_request&
     const int64_t now = host_->now_ms();
     heartbeat_response resp;
     resp.member_id = req.member_id;
-    resp.heartbeat_interval_ms = static_cast<int32_t>(cfg("group.consumer.heartbeat.interval.ms"));
+    resp.heartbeat_interval_ms =
+        static_cast<int32_t>(group_cfg(req.group_id, "group.consumer.heartbeat.interval.ms"));
 
     auto finish = [this, cb](consumer_group g, heartbeat_response r) {
         commit_group(std::move(g), [cb, r = std::move(r)](error_code e) mutable {
@@ -401,9 +402,9 @@ void coordinator_shard::heartbeat_now(const m::consumer_group_heartbeat_request&
 // ---- member expiry ----
 
 void coordinator_shard::expire_consumer_members(int64_t now) {
-    const int64_t session = cfg("group.consumer.session.timeout.ms");
     for (const auto& [id, g] : groups_) {
         if (g->type() != group_type::consumer || expiring_.count(id)) continue;
+        const int64_t session = group_cfg(id, "group.consumer.session.timeout.ms");
         auto& cg = static_cast<consumer_group&>(*g);
         auto late = [now, session](const consumer_member& mem) {
             return now - mem.last_heard_ms >= session ||
@@ -414,7 +415,7 @@ void coordinator_shard::expire_consumer_members(int64_t now) {
                          [&](const auto& kv) { return late(kv.second); }))
             continue;
         expiring_.insert(id);
-        serialized(id, [this, id, late](std::function<void()> release) {
+        serialized(id, [this, id, late, session](std::function<void()> release) {
             expiring_.erase(id);
             consumer_group* cur = find_consumer(id);
             if (!cur || cur->is_dead()) return release();
@@ -427,8 +428,7 @@ void coordinator_shard::expire_consumer_members(int64_t now) {
                 const auto* mem = next.find(mid);
                 log_->info("group {}: member {} {}; removed", id, mid,
                            mem->state == member_state::unrevoked &&
-                                   host_->now_ms() - mem->last_heard_ms <
-                                       cfg("group.consumer.session.timeout.ms")
+                                   host_->now_ms() - mem->last_heard_ms < session
                                ? "did not revoke its partitions within its rebalance timeout"
                                : "session timed out");
                 next.remove(mid);

@@ -1,6 +1,7 @@
 // Loading, writing and the periodic work of one coordinator shard (see coordinator_shard.h).
 #include "coordinator/coordinator_shard.h"
 
+#include "common/group_config.h"
 #include "common/logging.h"
 #include "coordinator/offsets_records.h"
 #include "protocol/generated/consumer_group_metadata_key.h"
@@ -23,6 +24,11 @@ coordinator_shard::~coordinator_shard() = default;
 
 int64_t coordinator_shard::cfg(std::string_view key) const {
     return config_.get_int(key);
+}
+
+int64_t coordinator_shard::group_cfg(const std::string& group, std::string_view key) const {
+    auto overrides = host_->group_configs(group);
+    return group_config_int(key, overrides ? &*overrides : nullptr, config_);
 }
 
 group* coordinator_shard::find_group(const std::string& id) {

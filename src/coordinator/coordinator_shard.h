@@ -88,6 +88,12 @@ class shard_host {
     // The racks (broker.rack) of the live brokers holding each partition's replicas, by
     // partition index; empty when the topic does not exist or no broker has a rack.
     virtual std::vector<std::set<std::string>> partition_racks(const std::string& topic) = 0;
+    // The group's config overrides (KIP-848 group configs, the GROUP resource), nullopt when
+    // it has none.
+    virtual std::optional<config_values> group_configs(const std::string& group) {
+        (void)group;
+        return std::nullopt;
+    }
 };
 
 // Who sent a request (JoinGroup records it; DescribeGroups shows it).
@@ -261,6 +267,9 @@ class coordinator_shard : public std::enable_shared_from_this<coordinator_shard>
                         bool whole_group, std::function<void(protocol::error_code)> done);
 
     int64_t cfg(std::string_view key) const;
+    // A key that a group config may override (common/group_config.h): the group's value, else
+    // the broker's.
+    int64_t group_cfg(const std::string& group, std::string_view key) const;
 
     topic_partition tp_;
     std::unique_ptr<shard_host> host_;

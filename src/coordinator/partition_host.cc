@@ -86,6 +86,13 @@ class partition_host final : public shard_host {
         return names_;
     }
 
+    std::optional<config_values> group_configs(const std::string& group) override {
+        auto snap = metadata_.snapshot();
+        auto it = snap->group_configs.find(group);
+        if (it == snap->group_configs.end()) return std::nullopt;
+        return it->second;
+    }
+
     std::vector<std::set<std::string>> partition_racks(const std::string& name) override {
         auto snap = metadata_.snapshot();
         const auto* t = snap->find_topic(name);

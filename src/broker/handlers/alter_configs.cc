@@ -4,6 +4,7 @@
 #include "broker/errors.h"
 #include "broker/handlers/configs.h"
 #include "broker/handlers/handlers.h"
+#include "common/group_config.h"
 
 namespace rill::broker {
 namespace {
@@ -33,6 +34,58 @@ outcome check_broker_resource(request_context& ctx, const std::string& name) {
     if (!name.empty() && name != std::to_string(ctx.b.node_id()))
         return {error_code::invalid_request, "Unexpected broker id " + name};
     return {};
+}
+
+// Group configs (KIP-848): SET and DELETE of the keys in common/group_config.h, each SET within
+// the broker's bounds. The read-modify-write runs on the metadata thread (store_write), so
+// two changes of the same group on this broker do not lose one another.
+task<outcome> alter_group(request_context& ctx,
+                          const m::incremental_alter_configs_request::alter_configs_resource& res,
+                          bool validate_only) {
+    if (res.resource_name.empty())
+        co_return outcome{error_code::invalid_request, "A group resource needs a group id"};
+    for (const auto& c : res.configs) {
+        if (!find_group_config(c.name))
+            co_return outcome{error_code::invalid_config, "Unknown group config name: " + c.name};
+        if (c.config_operation == 0) {
+            if (!c.value)
+                co_return outcome{error_code::invalid_config, "A null value for " + c.name};
+            if (auto r = validate_group_config(c.name, *c.value, ctx.b.config()); !r)
+                co_return outcome{error_code::invalid_config, r.error()};
+        } else if (c.config_operation == 2 || c.config_operation == 3) {
+            co_return outcome{error_code::invalid_config,
+                              "APPEND/SUBTRACT need a list config: " + c.name};
+        } else if (c.config_operation != 1) {
+            co_return outcome{error_code::invalid_request,
+                              "Unknown config operation " + std::to_string(c.config_operation)};
+        }
+    }
+    auto write = [&]() -> outcome {
+        auto snap = ctx.b.metadata().snapshot();
+        config_values next;
+        if (auto it = snap->group_configs.find(res.resource_name); it != snap->group_configs.end())
+            next = it->second;
+        for (const auto& c : res.configs) {
+            if (c.config_operation == 0)
+                next.set(c.name, *c.value);
+            else
+                next.erase(c.name);
+        }
+        const auto& cfg = ctx.b.config();
+        const int64_t session = group_config_int("group.consumer.session.timeout.ms", &next, cfg);
+        const int64_t interval =
+            group_config_int("group.consumer.heartbeat.interval.ms", &next, cfg);
+        if (interval >= session)
+            return {error_code::invalid_config,
+                    "group.consumer.heartbeat.interval.ms (" + std::to_string(interval) +
+                        ") must be less than group.consumer.session.timeout.ms (" +
+                        std::to_string(session) + ")"};
+        if (validate_only) return {};
+        auto r = ctx.b.metadata().set_group_configs(res.resource_name, next);
+        return r ? outcome{} : from_meta(r.error());
+    };
+    auto op = ctx.b.store_write(write);
+    co_return co_await std::move(op);
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -162,6 +215,9 @@ task<m::incremental_alter_configs_response> handle_incremental_alter_configs(
             }
             if (o.code == error_code::none && !req.validate_only)
                 cfg.replace_dynamic(trial.dynamic_values());
+        } else if (res.resource_type == kResourceGroup) {
+            auto op = alter_group(ctx, res, req.validate_only);
+            o = co_await std::move(op);
         } else if (res.resource_type == kResourceBrokerLogger) {
             o = {error_code::invalid_request, "Use the admin endpoint to change log levels"};
         } else {

@@ -12,6 +12,7 @@ namespace rill::broker {
 constexpr int8_t kResourceTopic = 2;
 constexpr int8_t kResourceBroker = 4;
 constexpr int8_t kResourceBrokerLogger = 8;
+constexpr int8_t kResourceGroup = 32;  // KIP-848 group configs
 
 // DescribeConfigs v3+ config_type values.
 inline int8_t wire_config_type(config_type t) {

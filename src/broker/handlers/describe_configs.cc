@@ -2,6 +2,7 @@
 #include "broker/errors.h"
 #include "broker/handlers/configs.h"
 #include "broker/handlers/handlers.h"
+#include "common/group_config.h"
 
 namespace rill::broker {
 namespace {
@@ -84,6 +85,37 @@ task<m::describe_configs_response> handle_describe_configs(request_context& ctx,
                                           static_cast<int8_t>(config_source::default_config)});
                 c.config_type = wire_config_type(def.type);
                 if (req.include_documentation) c.documentation = std::string(def.doc);
+                out.configs.push_back(std::move(c));
+            }
+        } else if (res.resource_type == kResourceGroup) {
+            // Group configs (KIP-848): both keys, whether or not the group exists yet.
+            if (res.resource_name.empty()) {
+                out.error_code = wire(error_code::invalid_request);
+                out.error_message = "A group resource needs a group id";
+                resp.results.push_back(std::move(out));
+                continue;
+            }
+            auto it = snap->group_configs.find(res.resource_name);
+            const config_values* overrides =
+                it == snap->group_configs.end() ? nullptr : &it->second;
+            const auto& cfg = ctx.b.config();
+            for (const auto& e : describe_group_config(overrides, cfg)) {
+                if (!wanted(res.configuration_keys, e.name)) continue;
+                entry_t c;
+                c.name = e.name;
+                c.value = e.value;
+                c.is_default = e.source == config_source::default_config;
+                c.config_source = static_cast<int8_t>(e.source);
+                if (v >= 1 && req.include_synonyms) {
+                    if (e.source != config_source::default_config)
+                        c.synonyms.push_back({e.name, e.value, static_cast<int8_t>(e.source)});
+                    c.synonyms.push_back({e.name, std::to_string(cfg.get_int(e.name)),
+                                          static_cast<int8_t>(cfg.source(e.name))});
+                }
+                c.config_type = wire_config_type(config_type::int32);
+                if (req.include_documentation)
+                    if (const auto* def = find_group_config(e.name))
+                        c.documentation = std::string(def->doc);
                 out.configs.push_back(std::move(c));
             }
         } else {

@@ -47,6 +47,10 @@ class flaky_reporting_store final : public cluster::metadata_store {
                                                         const config_values& c, bool v) override {
         return inner_->set_topic_configs(n, c, v);
     }
+    result<void, cluster::meta_error> set_group_configs(const std::string& g,
+                                                        const config_values& c) override {
+        return inner_->set_group_configs(g, c);
+    }
     result<int64_t, cluster::meta_error> allocate_producer_ids(int32_t count) override {
         return inner_->allocate_producer_ids(count);
     }

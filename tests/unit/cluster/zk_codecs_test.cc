@@ -49,6 +49,11 @@ TEST(ZkCodecs, ClassifiesWatchedPaths) {
     auto c = classify("/config/topics/orders");
     EXPECT_EQ(c.what, k::config);
     EXPECT_EQ(c.topic, "orders");
+    EXPECT_EQ(classify("/config/groups").what, k::group_config_list);
+    auto g = classify("/config/groups/orders-app");
+    EXPECT_EQ(g.what, k::group_config);
+    EXPECT_EQ(g.topic, "orders-app");
+    EXPECT_EQ(group_config_path("g"), "/config/groups/g");
     EXPECT_EQ(classify("/controller").what, k::controller);
     EXPECT_EQ(classify("/controller_epoch").what, k::other);
     EXPECT_EQ(classify("/rill/controlled_shutdown").what, k::shutdowns);

@@ -322,6 +322,38 @@ TEST_F(ZkStoreTest, TopicLifecycleConfigsPartitionsAndProducerIds) {
     create(1, "life", {{0, {2}}});
 }
 
+// Group configs (KIP-848): /config/groups/<group>, written by one broker, watched by all; an
+// empty set removes the znode. A broker started later reads them at start-up.
+TEST_F(ZkStoreTest, GroupConfigsAreSharedAndRemoved) {
+    start(2);
+    config_values cfg;
+    cfg.set("group.consumer.heartbeat.interval.ms", "6000");
+    ASSERT_TRUE(n(1).store->set_group_configs("app", cfg).has_value());
+    auto own = n(1).snap();
+    ASSERT_TRUE(own->group_configs.contains("app"));
+    EXPECT_EQ(*own->group_configs.at("app").get("group.consumer.heartbeat.interval.ms"), "6000");
+    ASSERT_TRUE(wait_for([&] {
+        auto snap = n(2).snap();
+        auto it = snap->group_configs.find("app");
+        return it != snap->group_configs.end() &&
+               it->second.get("group.consumer.heartbeat.interval.ms") &&
+               *it->second.get("group.consumer.heartbeat.interval.ms") == "6000";
+    }));
+    cfg.set("group.consumer.heartbeat.interval.ms", "7000");
+    ASSERT_TRUE(n(2).store->set_group_configs("app", cfg).has_value());
+    ASSERT_TRUE(wait_for([&] {
+        auto snap = n(1).snap();
+        auto it = snap->group_configs.find("app");
+        return it != snap->group_configs.end() &&
+               *it->second.get("group.consumer.heartbeat.interval.ms") == "7000";
+    }));
+    ASSERT_TRUE(n(1).store->set_group_configs("app", config_values{}).has_value());
+    EXPECT_FALSE(n(1).snap()->group_configs.contains("app"));
+    ASSERT_TRUE(wait_for([&] { return !n(2).snap()->group_configs.contains("app"); }));
+    // Deleting what is not there is fine.
+    EXPECT_TRUE(n(2).store->set_group_configs("none", config_values{}).has_value());
+}
+
 TEST_F(ZkStoreTest, LeaderLossElectsFromIsrWithEpochBump) {
     start(3);
     create(1, "t", {{0, {2, 3, 1}}, {1, {1, 2, 3}}});
